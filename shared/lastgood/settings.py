@@ -54,6 +54,14 @@ class Settings(BaseModel):
         3000, alias="MONGODB_WAIT_QUEUE_TIMEOUT_MS"
     )
 
+    # Resilient KV (lastgood.kv): Upstash request timeout, breaker cool-downs, mirror bounds.
+    kv_timeout_s: Annotated[float, Field(gt=0, le=30)] = Field(2.0, alias="KV_TIMEOUT_S")
+    kv_breaker_cooldown_s: Annotated[float, Field(ge=0, le=3600)] = Field(30.0, alias="KV_BREAKER_COOLDOWN_S")
+    kv_mirror_cooldown_s: Annotated[float, Field(ge=0, le=3600)] = Field(5.0, alias="KV_MIRROR_COOLDOWN_S")
+    kv_mirror_timeout_ms: Annotated[int, Field(gt=0, le=30000)] = Field(1000, alias="KV_MIRROR_TIMEOUT_MS")
+    kv_fallback_timeout_s: Annotated[float, Field(gt=0, le=30)] = Field(3.0, alias="KV_FALLBACK_TIMEOUT_S")
+    kv_recover_budget_s: Annotated[float, Field(gt=0, le=300)] = Field(2.0, alias="KV_RECOVER_BUDGET_S")
+
     @field_validator("allow_insecure_transport", mode="before")
     @classmethod
     def _parse_bool(cls, value: object) -> object:

@@ -1,0 +1,40 @@
+"""Backup handler: one scheduled run = one source, one slot.
+
+Event (EventBridge Scheduler input): `{"source": "postgres", "slot": "<aws.scheduler.scheduled-time>"}`;
+`slot` is optional (defaults to the event's `time`, else now). A duplicate
+invocation for a slot returns `skipped`; a failure raises (on-failure destination + alarm).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from lastgood.backup import run_backup
+from lastgood.errors import ConfigError
+from lastgood.observability import logger, metrics, tracer
+
+
+def parse_event(event: Any) -> tuple[str, str | None]:
+    """(source, slot) from a Scheduler input or an EventBridge event (`detail` carries the input)."""
+    if not isinstance(event, dict):
+        raise ConfigError(
+            f'backup event must be a JSON object like {{"source": "postgres"}}, got {type(event).__name__}'
+        )
+    body = event.get("detail") if isinstance(event.get("detail"), dict) and "source" not in event else event
+    source = body.get("source") if isinstance(body, dict) else None
+    if not isinstance(source, str) or not source:
+        raise ConfigError('backup event has no "source": expected {"source": "<configured source name>"}')
+    slot = body.get("slot") or event.get("time")
+    if slot is not None and not isinstance(slot, str):
+        raise ConfigError(f'backup event "slot" must be an ISO-8601 time string, got {slot!r}')
+    return source, slot or None
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    source, slot = parse_event(event)
+    result = run_backup(source, slot=slot)
+    return result.as_dict()

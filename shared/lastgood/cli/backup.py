@@ -1,0 +1,56 @@
+"""`lastgood backup --source NAME [--json] [--pin --reason TEXT] [--slot TIME]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "backup",
+        help="back up one source now (stream a snapshot to S3, manifest written last)",
+        description=(
+            "Back up one configured source. Without --slot this is an on-demand backup; with --slot "
+            "it behaves like the scheduled run for that slot (skipped if the slot is already done "
+            "or running). Exit 0 on success or skip, non-zero on failure (nothing committed)."
+        ),
+    )
+    parser.add_argument("--source", required=True, help="source name from the config (e.g. postgres)")
+    parser.add_argument("--json", action="store_true", help="print the manifest (or the skip result) as JSON")
+    parser.add_argument("--pin", action="store_true", help="keep this backup regardless of retention")
+    parser.add_argument("--reason", help="why it is pinned (required with --pin)")
+    parser.add_argument("--slot", help="ISO time of the schedule slot to run (idempotent per slot)")
+    parser.set_defaults(func=run)
+
+
+def logs_to_stderr() -> None:
+    """Keep stdout for results (`--json` must parse): the structured logs go to stderr."""
+    import logging
+
+    from lastgood.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+        handler.setStream(sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lastgood.backup import run_backup
+
+    logs_to_stderr()
+
+    result = run_backup(
+        args.source, slot=args.slot, on_demand=args.slot is None, pin=args.pin, reason=args.reason
+    )
+    if args.json:
+        doc = result.manifest.to_dict() if result.manifest else result.as_dict()
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    sys.stdout.write(result.message + "\n")
+    if result.manifest:
+        for obj in result.manifest.objects:
+            count = f", {obj.count} records" if obj.count is not None else ""
+            sys.stdout.write(f"  {obj.key}: {obj.bytes} bytes{count}, sha256 {obj.sha256[:16]}…\n")
+    return 0

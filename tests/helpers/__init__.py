@@ -1,0 +1,1 @@
+"""Shared test helpers (plain modules imported by tests; fixtures live in tests/conftest.py)."""
