@@ -64,6 +64,8 @@ def cmd_status(stack: Devstack, args: argparse.Namespace) -> int:
                 _out(f"{name:<9} {state:<20} port {info['port']}")
         if stack.env_file.exists():
             _out(f"env: {stack.env_file}")
+        if stack.state.get("startup_seconds") is not None:
+            _out(f"last start-up took {stack.state['startup_seconds']:.2f}s")
     return 0 if all(i["running"] for i in status.values()) else 3
 
 

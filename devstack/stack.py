@@ -589,6 +589,8 @@ class Devstack:
         if name not in self.state["ports"]:
             raise DevstackError("the devstack was never started here: run `up` first")
         self._bring_up(name)
+        if name == "moto":  # a restarted moto is empty: its resources were recreated with new ids
+            self.write_env()
 
     def down(self) -> list[str]:
         """Stop every service this stack started; returns the names that were running."""

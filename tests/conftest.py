@@ -55,6 +55,11 @@ class TestDevstack(Devstack):
         self.apply_env()
         return env
 
+    def start(self, name: str) -> None:
+        super().start(name)
+        if name == "moto":  # a restarted moto is empty; its resources were recreated with new ids
+            self.apply_env()
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def tier(item: pytest.Item) -> int:

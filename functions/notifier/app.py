@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lastgood.alerts import post_to_slack
@@ -25,4 +26,8 @@ def lambda_handler(event: SNSEvent, context: LambdaContext) -> dict[str, Any]:
         sns = record.sns
         result = post_to_slack(sns.subject, sns.message)
         results.append({"message_id": sns.message_id, "posted": result.posted, "error": result.error})
-    return {"delivered": sum(1 for r in results if r["posted"]), "results": results}
+    delivered = sum(1 for r in results if r["posted"])
+    failed = sum(1 for r in results if not r["posted"] and r["error"] != "not configured")
+    metrics.add_metric(name="SlackNotificationsSent", unit=MetricUnit.Count, value=delivered)
+    metrics.add_metric(name="SlackNotificationsFailed", unit=MetricUnit.Count, value=failed)
+    return {"delivered": delivered, "results": results}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lastgood import summary
@@ -26,4 +27,6 @@ class SummaryEvent(BaseModel):
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event or {}, model=SummaryEvent)
-    return summary.run(publish=request.publish)
+    result = summary.run(publish=request.publish)
+    metrics.add_metric(name="DailySummaryIssues", unit=MetricUnit.Count, value=len(result["issues"]))
+    return result

@@ -18,7 +18,9 @@ def test_records_are_appended_under_their_kind_and_listed_in_time_order() -> Non
     t0 = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
     first = audit.append(bucket, {"kind": "restore", "source": "postgres", "result": "ok"}, now=t0)
     second = audit.append(
-        bucket, {"operation": "restore", "source": "mongodb", "result": "failed"}, now=t0 + timedelta(seconds=1)
+        bucket,
+        {"operation": "restore", "source": "mongodb", "result": "failed"},
+        now=t0 + timedelta(seconds=1),
     )
     audit.append(bucket, {"kind": "prune", "result": "ok", "removed": 3}, now=t0)
     # Then keys follow audit/<kind>/<YYYY>/<MM>/<DD>/ and listing one kind and day returns them in order

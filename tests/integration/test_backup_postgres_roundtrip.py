@@ -163,11 +163,12 @@ def test_counts_and_dump_share_one_snapshot_while_rows_are_being_written(seeded_
 
 
 def test_stopping_postgres_mid_backup_leaves_no_manifest_no_upload_and_earlier_backups_unchanged(
-    seeded_pg, big_table, small_part_store, devstack, capsys
+    seeded_pg, small_part_store, devstack, capsys
 ):
-    # Given an earlier good backup
+    # Given an earlier good backup, then a table big enough for the dump to span several parts
     run_backup("postgres", on_demand=True)
     before = _listing_snapshot(capsys)
+    fill_random_table(pg_url(), BIG_TABLE, 24)
     s3 = aws.client("s3")
     bucket = BackupStore.from_settings().bucket
     manifests_before = manifest_keys(s3, bucket, "postgres")
@@ -183,6 +184,7 @@ def test_stopping_postgres_mid_backup_leaves_no_manifest_no_upload_and_earlier_b
             run_backup("postgres", on_demand=True, store=store)
     finally:
         devstack.start("postgres")
+        drop_table(pg_url(), BIG_TABLE)
     # Then the run failed loudly, nothing was committed, no multipart upload is left
     assert "nothing was committed" in str(caught.value) or "pg_dump" in str(caught.value)
     assert manifest_keys(s3, bucket, "postgres") == manifests_before

@@ -217,3 +217,13 @@ def test_mongodb_keeps_its_data_across_stop_and_start(devstack, stopped):
         coll.drop()
     finally:
         client.close()
+
+
+def test_upstash_front_accepts_path_style_commands(devstack):
+    # Given a value set through a JSON command
+    with _rest(devstack, b64=False) as rest:
+        rest.post("", json=["SET", "test_devstack:path", "a b/c"])
+        # When it is read with the URL path form Upstash also accepts
+        reply = rest.get("/get/test_devstack:path")
+    # Then the value comes back as text
+    assert reply.json() == {"result": "a b/c"}

@@ -148,3 +148,12 @@ def test_only_restores_the_named_collections(mongo, tmp_path: Path) -> None:
     assert client[restored].a.count_documents({}) == 0
     with pytest.raises(RestoreError, match="nothing to restore"):
         mongodb.ENGINE.restore(with_db(url, restored), DirSource(tmp_path), only=[f"{db}.zzz"])
+
+
+def test_wipe_drops_every_collection_of_the_target_database(mongo) -> None:
+    url, client, db = mongo
+    client[db].a.insert_one({"_id": 1})
+    client[db].b.insert_one({"_id": 2})
+    mongodb.ENGINE.wipe(with_db(url, db))
+    assert mongodb.ENGINE.is_empty(with_db(url, db))
+    assert client[db].a.count_documents({}) == 0 and client[db].b.count_documents({}) == 0

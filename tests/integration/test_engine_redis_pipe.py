@@ -90,6 +90,9 @@ def test_engine_restore_into_an_empty_valkey_and_refusal_when_not_empty(source, 
         target.rpush(prefix + b"list", "stray")
         upstash.ENGINE.restore(target_url, DirSource(tmp_path / "backup"), force=True)
         assert_same(before, snapshot(target, prefix))
+        # wipe empties the target key space
+        upstash.ENGINE.wipe(target_url)
+        assert upstash.ENGINE.is_empty(target_url)
         target.close()
 
 

@@ -14,7 +14,9 @@ def test_record_carries_who_what_when_and_the_callers_fields(monkeypatch: pytest
     # Given a Lambda run
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "lastgood-backup")
     # When a backup record is built
-    doc = build_record({"operation": "backup", "source": "postgres", "result": "ok"}, now=AT, record_id="3f9a1c0b")
+    doc = build_record(
+        {"operation": "backup", "source": "postgres", "result": "ok"}, now=AT, record_id="3f9a1c0b"
+    )
     # Then it has the format, id, kind, time, actor and the details
     assert doc == {
         "format": 1,
@@ -36,7 +38,10 @@ def test_cli_actor_and_caller_overrides(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_key_layout_is_kind_then_date_then_sortable_time() -> None:
-    assert record_key("backup", AT, "3f9a1c0b") == "audit/backup/2025/01/29/20250129T020003.123456Z-3f9a1c0b.json"
+    assert (
+        record_key("backup", AT, "3f9a1c0b")
+        == "audit/backup/2025/01/29/20250129T020003.123456Z-3f9a1c0b.json"
+    )
     later = record_key("backup", AT.replace(second=4), "00000000")
     assert later > record_key("backup", AT, "ffffffff")
 

@@ -85,7 +85,10 @@ def test_drill_slower_than_rto_is_an_issue() -> None:
 def test_missing_backups_unreadable_parts_and_unknown_metrics_are_reported_not_hidden() -> None:
     # Given a source never backed up, one whose listing failed, an unpublished dataset and no metrics
     inputs = SummaryInputs(
-        sources=[SourceStatus("mongodb", 3600, 3600), SourceStatus("upstash", 86400, 3600, error="AccessDenied")],
+        sources=[
+            SourceStatus("mongodb", 3600, 3600),
+            SourceStatus("upstash", 86400, 3600, error="AccessDenied"),
+        ],
         datasets=[DatasetStatus("learning", 7200)],
         fallbacks=None,
         fallbacks_error="EndpointConnectionError",

@@ -76,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         apply_devstack_env()
     parser = build_parser()
     args = parser.parse_args(args_list)
+    if args.command != "invoke":
+        # EMF metrics are printed to stdout, which is the CLI's result channel; a local
+        # command has no CloudWatch agent to read them. `invoke` behaves like Lambda.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     try:
         code = int(args.func(args))
     except LastgoodError as exc:

@@ -103,6 +103,10 @@ class Engine(Protocol):
         """Per collection/table/key-space counts, keyed like the manifest's objects."""
         ...
 
+    def wipe(self, url: str, *, token: str | None = None) -> None:
+        """Remove every user object from the target (scratch drills, migration rollback)."""
+        ...
+
 
 def is_loopback_host(host: str | None) -> bool:
     if not host or host == "localhost" or host.startswith("/"):

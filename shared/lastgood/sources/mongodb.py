@@ -193,11 +193,14 @@ def metadata_json(name: str, options: dict[str, Any], indexes: list[Any], uuid: 
     return json_util.dumps(doc, json_options=json_util.CANONICAL_JSON_OPTIONS).encode("utf-8")
 
 
-def _collections(database: Any) -> list[dict[str, Any]]:
+def _collections(database: Any, skipped: list[str] | None = None) -> list[dict[str, Any]]:
+    """Plain collections, by name; views, time series and `system.*` go to `skipped`."""
     out = []
     for info in database.list_collections():
         name = str(info["name"])
         if name.startswith("system.") or info.get("type", "collection") != "collection":
+            if skipped is not None:
+                skipped.append(f"{name} ({info.get('type', 'system')})")
             continue
         out.append(info)
     return sorted(out, key=lambda i: str(i["name"]))
@@ -225,7 +228,12 @@ def dump(url: str, target: DumpTarget, *, options: dict[str, Any], token: str | 
     try:
         server_version = str(client.admin.command("buildInfo").get("version", "unknown"))
         database = client[db_name]
-        infos = [i for i in _collections(database) if _selected(f"{db_name}.{i['name']}", include, exclude)]
+        skipped: list[str] = []
+        infos = [
+            i
+            for i in _collections(database, skipped)
+            if _selected(f"{db_name}.{i['name']}", include, exclude)
+        ]
     except PyMongoError as exc:
         raise _wrap(exc, f"listing collections of {db_name}", url) from None
     for info in infos:
@@ -254,7 +262,13 @@ def dump(url: str, target: DumpTarget, *, options: dict[str, Any], token: str | 
     return DumpResult(
         server_version=server_version,
         tool_versions=_tool_versions(),
-        extra={"counts": counts, "database": db_name, "raw_bson_bytes": raw_bytes, "format": "mongodump"},
+        extra={
+            "counts": counts,
+            "database": db_name,
+            "raw_bson_bytes": raw_bytes,
+            "format": "mongodump directory layout (mongorestore --gzip --dir)",
+            "not_dumped": skipped,
+        },
     )
 
 
@@ -345,8 +359,8 @@ def restore(
             if force:
                 target_db.drop_collection(coll)
             options = dict(metadata.get("options") or {})
-            if options:
-                target_db.create_collection(coll, **options)
+            if options and coll not in target_db.list_collection_names(filter={"name": coll}):
+                target_db.create_collection(coll, **options)  # capped, validator, collation, …
             collection = target_db.get_collection(coll, codec_options=_RAW)
             inserted = _insert_all(source, data_path, collection, namespace, progress)
             models = _index_models(metadata)
@@ -425,6 +439,19 @@ def is_empty(url: str, *, token: str | None = None) -> bool:
         ) from None
 
 
+def wipe(url: str, *, token: str | None = None) -> None:
+    """Drop every user collection of the URL's database (scratch drills, migration rollback)."""
+    db_name = database_of(url)
+    client = get_client(url)
+    try:
+        for name in _user_collections(client, db_name):
+            client[db_name].drop_collection(name)
+    except PyMongoError as exc:
+        raise SourceUnavailable(
+            f"wiping {db_name}: {type(exc).__name__}: {redact_text(str(exc), (url,))}"
+        ) from None
+
+
 class MongoEngine:
     name = "mongodb"
 
@@ -453,6 +480,9 @@ class MongoEngine:
 
     def counts(self, url: str, *, token: str | None = None) -> dict[str, int]:
         return counts(url, token=token)
+
+    def wipe(self, url: str, *, token: str | None = None) -> None:
+        wipe(url, token=token)
 
 
 ENGINE = MongoEngine()

@@ -675,6 +675,15 @@ def counts(url: str, *, token: str | None = None) -> dict[str, int]:
     return out
 
 
+def wipe(url: str, *, token: str | None = None) -> None:
+    """FLUSHDB: empty the URL's key space (scratch drills, migration rollback)."""
+    ks = open_keyspace(url, token=token)
+    try:
+        _one(ks, "FLUSHDB")
+    finally:
+        ks.close()
+
+
 class RedisEngine:
     """The Engine for `upstash` (REST URL + token) and `redis` (redis:// URL) sources."""
 
@@ -717,6 +726,9 @@ class RedisEngine:
 
     def counts(self, url: str, *, token: str | None = None) -> dict[str, int]:
         return counts(url, token=token)
+
+    def wipe(self, url: str, *, token: str | None = None) -> None:
+        wipe(url, token=token)
 
 
 ENGINE = RedisEngine()

@@ -1,0 +1,223 @@
+"""`lastgood restore`, `lastgood verify`, `lastgood pin/unpin`, `lastgood migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _progress(message: str) -> None:
+    sys.stderr.write(f"… {message}\n")
+    sys.stderr.flush()
+
+
+def _logs_to_stderr() -> None:
+    from lastgood.cli.backup import logs_to_stderr
+
+    logs_to_stderr()
+
+
+def _out(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "restore",
+        help="restore a complete backup into a database (integrity checked first)",
+        description=(
+            "Restore BACKUP_ID (or --latest --source NAME) into --target URL with the engine's native "
+            "path. Every object's SHA-256 is verified before the target is touched; a non-empty target "
+            "is refused unless --force. Exit 0 when restored counts match the manifest."
+        ),
+    )
+    p.add_argument("backup_id", nargs="?", help="backup id, e.g. 20250129T020000Z-3f9a1c")
+    p.add_argument("--latest", action="store_true", help="the newest complete backup of --source")
+    p.add_argument("--source", help="source name (needed with --latest)")
+    p.add_argument(
+        "--target", required=True, help="target URL (postgresql://, mongodb://, redis://, https://)"
+    )
+    p.add_argument(
+        "--target-token-env", help="env var/secret holding an Upstash REST token for an https target"
+    )
+    p.add_argument("--only", nargs="+", metavar="NAME", help="only these db.coll / schema.table")
+    p.add_argument("--force", action="store_true", help="restore into a non-empty target")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_restore)
+
+    v = subparsers.add_parser(
+        "verify",
+        help="re-hash a backup against its manifest; optionally restore-drill it into a scratch target",
+        description=(
+            "Integrity: re-read every object and compare size + SHA-256 with the manifest (exit 6 naming "
+            "each bad object). With --restore-to URL: restore into that scratch target, compare counts, "
+            "measure the recovery time, then wipe the scratch data. Writes verification.json."
+        ),
+    )
+    v.add_argument("backup_id", nargs="?")
+    v.add_argument("--latest", action="store_true")
+    v.add_argument("--source")
+    v.add_argument("--restore-to", metavar="URL", help="scratch target for the restore drill (wiped!)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=run_verify)
+
+    for name, pinned in (("pin", True), ("unpin", False)):
+        q = subparsers.add_parser(
+            name,
+            help=f"{name} a backup ({'kept by every retention policy' if pinned else 'retention applies again'})",
+        )
+        q.add_argument("backup_id")
+        if pinned:
+            q.add_argument("--reason", required=True)
+        q.set_defaults(func=run_pin, pinned=pinned)
+
+    m = subparsers.add_parser(
+        "migrate",
+        help="pinned backup → run a migration command → roll back if it fails",
+        description="Example: lastgood migrate --source postgres -- psql -f migrations/005.sql",
+    )
+    m.add_argument("--source", required=True)
+    m.add_argument("--yes", action="store_true", help="roll back without asking when the migration fails")
+    m.add_argument("--reason", help="pin reason for the safety backup")
+    m.add_argument("--json", action="store_true")
+    m.add_argument("migration", nargs=argparse.REMAINDER, help="-- COMMAND ARGS…")
+    m.set_defaults(func=run_migrate)
+
+
+def _token(args: argparse.Namespace, source: str | None) -> str | None:
+    from lastgood.settings import get_secret
+
+    if args.target_token_env:
+        return get_secret(args.target_token_env)
+    if args.target.startswith(("http://", "https://")) and source:
+        from lastgood.config import get_config
+
+        cfg = get_config().source(source)
+        return get_secret(cfg.token_secret) if cfg.token_secret else None
+    return None
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from lastgood.restore import find_backup, restore_backup
+    from lastgood.store import BackupStore
+
+    _logs_to_stderr()
+    store = BackupStore.from_settings()
+    manifest = find_backup(store, args.backup_id, source=args.source, latest=args.latest)
+    report = restore_backup(
+        manifest.backup_id,
+        source=manifest.source,
+        target_url=args.target,
+        token=_token(args, manifest.source),
+        only=args.only,
+        force=args.force,
+        store=store,
+        progress=_progress,
+    )
+    if args.json:
+        _out(report.as_dict())
+    else:
+        sys.stdout.write(
+            f"restored {report.source}/{report.backup_id} into {report.target} in "
+            f"{report.total_seconds:.2f}s (verify {report.verify_seconds:.2f}s + restore {report.restore_seconds:.2f}s)\n"
+        )
+        for check in report.checks:
+            mark = "ok" if check.ok else "MISMATCH"
+            sys.stdout.write(
+                f"  {check.name:<40} manifest {check.expected:>8}  restored {check.restored!s:>8}  {mark}\n"
+            )
+    return 0 if report.ok else 1
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from lastgood.restore import find_backup
+    from lastgood.store import BackupStore
+    from lastgood.verify import verify_backup
+
+    _logs_to_stderr()
+    store = BackupStore.from_settings()
+    manifest = find_backup(store, args.backup_id, source=args.source, latest=args.latest)
+    rto = None
+    token = None
+    try:
+        from lastgood.config import get_config
+        from lastgood.settings import get_secret
+
+        cfg = get_config().source(manifest.source)
+        rto = cfg.rto_seconds
+        if args.restore_to and args.restore_to.startswith("http") and cfg.token_secret:
+            token = get_secret(cfg.token_secret)
+    except Exception:  # a backup whose source left the config can still be verified
+        rto = None
+    result = verify_backup(
+        store, manifest, scratch_url=args.restore_to, token=token, rto_seconds=rto, progress=_progress
+    )
+    if args.json:
+        _out(result.as_dict())
+    else:
+        sys.stdout.write(
+            f"{manifest.source}/{manifest.backup_id}: integrity "
+            f"{'ok' if result.integrity_ok else 'FAILED'} ({result.objects_checked}/{len(manifest.objects)} objects, "
+            f"{result.bytes_checked} bytes)\n"
+        )
+        for key, why in result.bad_objects.items():
+            sys.stdout.write(f"  BAD {key}: {why}\n")
+        if result.drill is not None:
+            d = result.drill
+            sys.stdout.write(
+                f"  drill: {'ok' if d.ok else 'COUNT MISMATCH'}, recovery time {d.total_seconds:.2f}s"
+                f" (RTO {rto}s: {'within' if result.within_rto else 'EXCEEDED'})\n"
+            )
+        if result.drill_error:
+            sys.stdout.write(f"  drill FAILED: {result.drill_error}\n")
+    if not result.integrity_ok:
+        return 6
+    return 0 if result.passed else 1
+
+
+def run_pin(args: argparse.Namespace) -> int:
+    from lastgood.pinning import set_pinned
+
+    _logs_to_stderr()
+    manifest = set_pinned(args.backup_id, args.pinned, reason=getattr(args, "reason", None))
+    state = f"pinned ({manifest.pin_reason})" if manifest.pinned else "unpinned"
+    sys.stdout.write(f"{manifest.source}/{manifest.backup_id}: {state}\n")
+    return 0
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from lastgood.migrate import run_migration
+
+    _logs_to_stderr()
+    command = list(args.migration)
+    if command and command[0] == "--":
+        command = command[1:]
+
+    def confirm(question: str) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            sys.stderr.write(
+                f"{question}? not confirmed (no terminal; pass --yes to roll back automatically)\n"
+            )
+            return False
+        return input(f"{question}? [y/N] ").strip().lower() in {"y", "yes"}
+
+    outcome = run_migration(args.source, command, confirm=confirm, progress=_progress, reason=args.reason)
+    if args.json:
+        _out(outcome.as_dict())
+    elif outcome.exit_code == 0:
+        sys.stdout.write(f"migration succeeded; safety backup {outcome.backup_id} is pinned\n")
+    elif outcome.rolled_back:
+        ok = outcome.restore is not None and outcome.restore.ok
+        sys.stdout.write(
+            f"migration failed (exit {outcome.exit_code}); {args.source} restored from {outcome.backup_id}"
+            f" ({'counts match' if ok else 'COUNT MISMATCH'})\n"
+        )
+    else:
+        sys.stdout.write(
+            f"migration failed (exit {outcome.exit_code}); NOT rolled back (backup {outcome.backup_id})\n"
+        )
+    return outcome.exit_code or 0
