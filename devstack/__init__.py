@@ -1,0 +1,1 @@
+"""Development-only local services for lastgood (never deployed; see `python -m devstack --help`)."""

@@ -528,6 +528,31 @@ class Devstack:
         self._save_state()
         return timings
 
+    def watch_owner(self, owner_pid: int | None = None) -> subprocess.Popen[bytes]:
+        """Start a watchdog that stops this stack if `owner_pid` (default: this process) dies first."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        log = open(self.logs_dir / "watchdog.log", "ab")  # noqa: SIM115 - handed to the child
+        try:
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "devstack.watchdog",
+                    "--owner",
+                    str(owner_pid or os.getpid()),
+                    "--state-dir",
+                    str(self.state_dir),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+
     def _wait_external_mongodb(self) -> None:
         from pymongo import MongoClient
 

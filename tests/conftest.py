@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TIER_ORDER = {"unit": 0, "infrastructure": 1, "integration": 2, "e2e": 3}
 
 _session_stack: TestDevstack | None = None
+_startup_report: list[str] = []
 
 
 def _reset_caches() -> None:
@@ -69,24 +71,40 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=tier)  # stable: keeps the file and definition order inside a tier
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _startup_report:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDevstack]:
     """Every local service, started once per session; its env is in `os.environ`."""
     global _session_stack
     saved_env = dict(os.environ)
     stack = TestDevstack(tmp_path_factory.mktemp("devstack"))
+    watchdog: subprocess.Popen[bytes] | None = None
     atexit.register(stack.down)  # belt and braces: a crashed session must not leave services behind
     try:
         started = time.monotonic()
+        watchdog = stack.watch_owner()  # a killed test run must not leave services behind
         stack.up()
         stack.apply_env()
         stack.seed()
-        stack.startup_seconds = time.monotonic() - started
+        _startup_report.append(
+            f"devstack: services up in {stack.state.get('startup_seconds', 0):.2f}s, "
+            f"seeded and ready in {time.monotonic() - started:.2f}s ({stack.state_dir})"
+        )
         _session_stack = stack
         yield stack
     finally:
         _session_stack = None
         stack.down()
+        if watchdog is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                watchdog.wait(timeout=3)  # it exits on its own once pids.json is gone
+            if watchdog.poll() is None:
+                watchdog.kill()
+                watchdog.wait()
         atexit.unregister(stack.down)
         os.environ.clear()
         os.environ.update(saved_env)

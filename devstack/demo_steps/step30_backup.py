@@ -10,10 +10,12 @@ SOURCES = ("postgres", "mongodb", "upstash")
 
 def run(ctx: Any) -> None:
     ctx.section("Backups: stream each source to S3 (SHA-256 per object, SSE-KMS, manifest last)")
+    failed: list[str] = []
     for source in SOURCES:
         proc = ctx.lastgood("backup", "--source", source, "--json", check=False)
         if proc.returncode != 0:
             ctx.summary(f"backup {source}: FAILED (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
+            failed.append(source)
             continue
         manifest = json.loads(proc.stdout)
         totals = manifest["totals"]
@@ -37,3 +39,5 @@ def run(ctx: Any) -> None:
     listing = ctx.lastgood("list")
     for line in listing.stdout.strip().splitlines()[:8]:
         ctx.summary(line)
+    if failed:
+        raise RuntimeError(f"backup failed for: {', '.join(failed)}")

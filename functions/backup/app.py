@@ -7,12 +7,15 @@ invocation for a slot returns `skipped`; a failure raises (on-failure destinatio
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lastgood.backup import run_backup
 from lastgood.errors import ConfigError
 from lastgood.observability import logger, metrics, tracer
+
+SAFETY_MARGIN_S = 30
 
 
 def parse_event(event: Any) -> tuple[str, str | None]:
@@ -36,5 +39,7 @@ def parse_event(event: Any) -> tuple[str, str | None]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source, slot = parse_event(event)
-    result = run_backup(source, slot=slot)
+    # Stop cleanly (abort the upload, release the slot) well before Lambda's hard timeout.
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
+    result = run_backup(source, slot=slot, deadline=deadline)
     return result.as_dict()

@@ -112,8 +112,13 @@ def run_backup(
     reason: str | None = None,
     store: BackupStore | None = None,
     now: datetime | None = None,
+    deadline: float | None = None,
 ) -> BackupResult:
-    """Back up `source_name` once for its slot (see the module docstring). Raises BackupError on failure."""
+    """Back up `source_name` once for its slot (see the module docstring). Raises BackupError on failure.
+
+    `deadline` (a `time.monotonic()` value; the handler derives it from the Lambda's
+    remaining time) makes a run that would be killed mid-upload stop cleanly first.
+    """
     if reason and not pin:
         raise ConfigError("--reason is only meaningful with --pin")
     if pin and not reason:
@@ -147,7 +152,9 @@ def run_backup(
     from lastgood.sources import get_engine
 
     secrets: tuple[str, ...] = ()
-    writer = store.writer(source.name, backup_id, client_side_encryption=source.client_side_encryption)
+    writer = store.writer(
+        source.name, backup_id, client_side_encryption=source.client_side_encryption, deadline=deadline
+    )
     try:
         url = str(get_secret(source.url_secret))
         token = get_secret(source.token_secret) if source.token_secret else None

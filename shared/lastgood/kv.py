@@ -40,7 +40,10 @@ MongoDB and the dirty set in KV. A fresh process checks MongoDB once for
 pending documents before its first KV call and resyncs them first, and the
 scheduled health run resyncs whatever any process left behind.
 
-Limits (documented, not hidden): the mirror is written after the KV write, so
+Limits (documented, not hidden): while one process serves from MongoDB (its
+breaker open), another process whose KV calls succeed reads KV, so it sees
+the first one's outage writes only after a resync (the half-open probe after
+the cool-down, or the next scheduled health run). The mirror is written after the KV write, so
 two processes writing the same key at the same moment can leave the mirror one
 version behind KV until that key's next write; read-modify-write operations in
 MongoDB mode (hset/incr/expire) use an optimistic version check and retry.
@@ -76,6 +79,8 @@ Mode = Literal["kv", "mongodb", "fallback"]
 RATE_LIMIT_WARNING = "KV rate limit hit, switching to MongoDB"
 UNAVAILABLE_WARNING = "KV unavailable"
 _OCC_RETRIES = 8
+RESYNC_BATCH = 100  # documents per Upstash pipeline during resync
+_WRITES = frozenset({"set", "delete", "hset", "incr", "expire"})
 
 
 # --------------------------------------------------------------------------- circuit breaker
@@ -383,6 +388,7 @@ class ResilientKV:
 
         try:
             with self._mongo_deadline(self.mirror_timeout_s):
+                self.mirror.create_index("needs_resync")  # idempotent; keeps this check cheap
                 return self.mirror.find_one({"needs_resync": True}, {"_id": 1}) is not None
         except PyMongoError:
             return False
@@ -414,8 +420,9 @@ class ResilientKV:
             with self._mongo_deadline(self.fallback_timeout_s):
                 return fn(self.mirror)
         except PyMongoError as exc:
+            outcome = "nothing was written" if what in _WRITES else "nothing could be read"
             raise KVUnavailable(
-                f"{what}: KV unavailable ({why}) and MongoDB failed ({type(exc).__name__}); nothing was written"
+                f"{what}: KV unavailable ({why}) and MongoDB failed ({type(exc).__name__}); {outcome}"
             ) from None
 
     def _mirror_write(self, key: str, version: int, fn: Callable[[Any], None]) -> None:
@@ -728,25 +735,17 @@ class ResilientKV:
                     MirrorDoc.from_bson(raw)
                     for raw in self.mirror.find({"needs_resync": True}).sort("version", 1)
                 ]
+            todo: list[MirrorDoc] = []
             for doc in pending:
+                if dirty.get(doc.key, 0) > doc.version:
+                    report.skipped.append(doc.key)  # KV holds a newer write; the repair below keeps it
+                else:
+                    todo.append(doc)
+            for start in range(0, len(todo), RESYNC_BATCH):
                 if out_of_time():
                     report.complete = False
                     break
-                if dirty.get(doc.key, 0) > doc.version:
-                    report.skipped.append(doc.key)  # KV holds a newer write; the repair below keeps it
-                    continue
-                self._push_to_kv(doc, report)
-                with self._mongo_deadline(self.fallback_timeout_s):
-                    if doc.live(self._now()):
-                        self.mirror.update_one(
-                            {"_id": doc.key, "version": doc.version},
-                            {"$set": {"needs_resync": False, "dirty": False}},
-                        )
-                    else:
-                        self.mirror.delete_one({"_id": doc.key, "version": doc.version})
-                if doc.key in dirty:
-                    self._clear_dirty(doc.key)
-                    dirty.pop(doc.key)
+                self._push_batch(todo[start : start + RESYNC_BATCH], dirty, report)
             for key, version in sorted(dirty.items()):
                 if out_of_time():
                     report.complete = False
@@ -769,6 +768,7 @@ class ResilientKV:
             report.error = f"MongoDB: {type(exc).__name__}"
         report.duration_s = time.monotonic() - started
         if report.ok and report.complete:
+            self._pending_checked = True
             if self.breaker.record_success():
                 logger.info(
                     "KV available again; resync complete", extra={"kv_mode": MODE_KV, **report.as_dict()}
@@ -777,30 +777,50 @@ class ResilientKV:
             self.breaker.record_failure("resync incomplete")  # keep serving from MongoDB until done
         return report
 
-    def _push_to_kv(self, doc: MirrorDoc, report: ResyncReport) -> None:
-        assert self.primary is not None
+    def _push_batch(self, docs: list[MirrorDoc], dirty: dict[str, int], report: ResyncReport) -> None:
+        """Copy pending documents to KV in one pipeline, then clear their flags (version-checked)."""
+        from pymongo import DeleteOne, UpdateOne
+
+        assert self.primary is not None and self.mirror is not None
         now = self._now()
-        if not doc.live(now):
-            self.primary.command("DEL", doc.key)
-            report.removed.append(doc.key)
-            logger.info(f"Synced {doc.key} from MongoDB to KV", extra={"key": doc.key, "action": "deleted"})
-            return
-        commands: list[list[Arg]] = [["DEL", doc.key]]
-        if doc.type == "hash":
-            fields = doc.logical() or {}
-            if fields:
-                flat: list[Arg] = ["HSET", doc.key]
-                for name, value in fields.items():
-                    flat += [name, dumps(value)]
-                commands.append(flat)
-        else:
-            commands.append(["SET", doc.key, doc.value or "null"])
-        if doc.expires_at is not None:
-            remaining_ms = max(1, int((doc.expires_at - now).total_seconds() * 1000))
-            commands.append(["PEXPIRE", doc.key, remaining_ms])
+        commands: list[list[Arg]] = []
+        marks: list[Any] = []
+        for doc in docs:
+            commands.append(["DEL", doc.key])
+            if not doc.live(now):
+                marks.append(DeleteOne({"_id": doc.key, "version": doc.version}))
+                continue
+            if doc.type == "hash":
+                fields = doc.logical() or {}
+                if fields:
+                    flat: list[Arg] = ["HSET", doc.key]
+                    for name, value in fields.items():
+                        flat += [name, dumps(value)]
+                    commands.append(flat)
+            else:
+                commands.append(["SET", doc.key, doc.value or "null"])
+            if doc.expires_at is not None:
+                remaining_ms = max(1, int((doc.expires_at - now).total_seconds() * 1000))
+                commands.append(["PEXPIRE", doc.key, remaining_ms])
+            marks.append(
+                UpdateOne(
+                    {"_id": doc.key, "version": doc.version},
+                    {"$set": {"needs_resync": False, "dirty": False}},
+                )
+            )
         self.primary.pipeline(commands)
-        report.synced.append(doc.key)
-        logger.info(f"Synced {doc.key} from MongoDB to KV", extra={"key": doc.key, "version": doc.version})
+        with self._mongo_deadline(self.fallback_timeout_s):
+            self.mirror.bulk_write(marks, ordered=False)
+        for doc in docs:
+            live = doc.live(now)
+            (report.synced if live else report.removed).append(doc.key)
+            logger.info(
+                f"Synced {doc.key} from MongoDB to KV",
+                extra={"key": doc.key, "version": doc.version, "action": "set" if live else "deleted"},
+            )
+            if doc.key in dirty:
+                self._clear_dirty(doc.key)
+                dirty.pop(doc.key)
 
     def _repair_from_kv(self, key: str, version: int) -> None:
         assert self.primary is not None and self.mirror is not None
@@ -868,7 +888,8 @@ class ResilientKV:
         try:
             self.primary.command("PING")
             return True
-        except UpstashError:
+        except UpstashError as exc:
+            self._trip(exc)  # a failed probe is an outage like any other: stop sending traffic
             return False
 
     def _probe_mongo(self) -> bool:

@@ -33,6 +33,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -222,10 +223,20 @@ class BackupStore:
     def new_backup_id(now: datetime | None = None) -> str:
         return new_backup_id(now)
 
-    def writer(self, source: str, backup_id: str, *, client_side_encryption: bool = False) -> BackupWriter:
+    def writer(
+        self,
+        source: str,
+        backup_id: str,
+        *,
+        client_side_encryption: bool = False,
+        deadline: float | None = None,
+    ) -> BackupWriter:
+        """A `DumpTarget` for one backup. `deadline` (time.monotonic()) stops writes past it."""
         if not is_backup_id(backup_id):
             raise ValueError(f"malformed backup id {backup_id!r}")
-        return BackupWriter(self, source, backup_id, client_side_encryption=client_side_encryption)
+        return BackupWriter(
+            self, source, backup_id, client_side_encryption=client_side_encryption, deadline=deadline
+        )
 
     def put_json(self, key: str, doc: dict[str, Any], *, if_none_match: bool = False) -> str:
         """Write a small JSON object (SSE-KMS, SHA-256 checksum); returns its ETag."""
@@ -579,8 +590,11 @@ class VerifiedObjectSource:
 class _ObjectUpload:
     """One object being written: bounded buffer → multipart parts (or one put for small objects)."""
 
-    def __init__(self, store: BackupStore, key: str, relpath: str, content_type: str) -> None:
+    def __init__(
+        self, store: BackupStore, key: str, relpath: str, content_type: str, deadline: float | None = None
+    ) -> None:
         self.store = store
+        self.deadline = deadline
         self.key = key
         self.relpath = relpath
         self.content_type = content_type
@@ -602,6 +616,9 @@ class _ObjectUpload:
     def write(self, data: bytes) -> int:
         if self._closed:
             raise ValueError(f"write to closed backup object {self.relpath!r}")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            # Stop cleanly (abort, no manifest) before the platform kills the run mid-upload.
+            raise BackupError(f"time limit reached while writing {self.relpath!r}; the backup was abandoned")
         view = memoryview(data)
         self._digest.update(view)
         self._size += len(view)
@@ -729,9 +746,16 @@ class BackupWriter:
     """`DumpTarget` for one backup: streams objects, then commits the manifest last."""
 
     def __init__(
-        self, store: BackupStore, source: str, backup_id: str, *, client_side_encryption: bool = False
+        self,
+        store: BackupStore,
+        source: str,
+        backup_id: str,
+        *,
+        client_side_encryption: bool = False,
+        deadline: float | None = None,
     ) -> None:
         self.store = store
+        self.deadline = deadline
         self.source = source
         self.backup_id = backup_id
         self.client_side_encryption = client_side_encryption
@@ -762,7 +786,7 @@ class BackupWriter:
         key = object_key(self.source, self.backup_id, relpath)
         if relpath in self._open or any(e.key == relpath for e in self.entries):
             raise BackupError(f"backup object {relpath!r} written twice")
-        upload = _ObjectUpload(self.store, key, relpath, content_type)
+        upload = _ObjectUpload(self.store, key, relpath, content_type, self.deadline)
         self._open[relpath] = upload
         try:
             if self.client_side_encryption:

@@ -153,3 +153,44 @@ def test_a_fresh_process_resyncs_what_an_earlier_one_left_in_mongodb(upstash_fau
     assert kv.get("fresh:k") == "from-outage"
     assert valkey().get("fresh:k") == '"from-outage"'
     assert kv.pending_count() == 0
+
+
+def test_newer_kv_write_wins_over_an_older_pending_mongodb_write(upstash_fault, stopped) -> None:
+    # Given an outage write of "old" pending in MongoDB
+    kv = fresh_kv()
+    with upstash_fault("429"):
+        kv.set("race:k", "old")
+    # And a later process that wrote "new" to KV while MongoDB was down (mirror dirty, newer version)
+    with stopped("mongodb"):
+        kv = fresh_kv()
+        kv.set("race:k", "new")
+        assert "race:k" in kv.dirty_keys()
+    # When resync runs
+    report = kv.resync()
+    # Then the older MongoDB write does not overwrite KV; the mirror is repaired to the newer value
+    assert report.ok and report.complete
+    assert "race:k" in report.skipped and "race:k" in report.repaired
+    assert valkey().get("race:k") == '"new"'
+    doc = kv.mirror.find_one({"_id": "race:k"})
+    assert doc["value"] == '"new"' and doc["needs_resync"] is False
+
+
+def test_scheduled_health_check_reports_the_seed_shape_and_emits_kv_metrics() -> None:
+    from lastgood.observability import metrics
+
+    fresh_kv()
+    metrics.clear_metrics()
+    try:
+        status = health_check(scheduled=True)
+        emitted = dict(metrics.metric_set)
+    finally:
+        metrics.clear_metrics()
+    # The seed-001 shape plus the breaker/dirty details
+    assert status["status"] == "kv"
+    assert status["health"] == {"kv": True, "mongodb": True}
+    assert status["kv"]["configured"] and status["mongodb"]["configured"]
+    assert status["open_circuit_age_s"] is None and status["dirty_keys"] == 0
+    ratio = status["mongodb"]["connections_used_ratio"]
+    assert ratio == "unknown" or 0 < ratio < 1
+    assert emitted["KVFallbackActive"]["Value"] == [0.0]
+    assert "KVDirtyKeys" in emitted and "KVPendingResync" in emitted

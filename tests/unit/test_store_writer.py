@@ -222,3 +222,14 @@ def test_slot_lock_is_taken_once_released_on_failure_and_stale_locks_are_taken_o
 def test_part_size_below_the_s3_minimum_is_refused():
     with pytest.raises(ValueError, match="part_size"):
         BackupStore("bk", None, FakeS3(), part_size=1024)
+
+
+def test_writes_past_the_deadline_abandon_the_object_cleanly():
+    import time
+
+    fake = FakeS3()
+    store = _store(fake)
+    writer = store.writer("postgres", "20250129T020000Z-00000e", deadline=time.monotonic() - 1)
+    with pytest.raises(BackupError, match="time limit"), writer.open_object("db.dump") as out:
+        out.write(b"late")
+    assert writer.entries == [] and fake.uploads == {}

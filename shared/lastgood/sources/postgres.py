@@ -518,6 +518,30 @@ class PostgresEngine:
         except psycopg.Error as exc:
             raise _source_error(exc, url, "count failed") from None
 
+    def wipe(self, url: str, *, token: str | None = None) -> None:
+        """Drop every user schema (and recreate an empty `public`) in one transaction.
+
+        Used for scratch drill targets and for a migration rollback, where objects
+        the failed migration created must go too, not only those in the dump.
+        """
+        try:
+            with connect(url, timeout_s=10) as conn, conn.transaction():
+                schemas = [
+                    str(r[0])
+                    for r in conn.execute(
+                        "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema')"
+                        " AND nspname NOT LIKE 'pg\\_%'"
+                    ).fetchall()
+                ]
+                for schema in schemas:
+                    conn.execute(
+                        psycopg.sql.SQL("DROP SCHEMA {} CASCADE").format(psycopg.sql.Identifier(schema))
+                    )
+                conn.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+                conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+        except psycopg.Error as exc:
+            raise _source_error(exc, url, "wipe failed") from None
+
 
 def iter_tables(url: str) -> Iterator[tuple[str, str]]:
     with connect(url, timeout_s=10) as conn:
