@@ -989,7 +989,7 @@ def mongo_connections_used_ratio(mirror: Any) -> float | None:
     return round(float(current) / float(current + available), 4)
 
 
-def health_check(*, scheduled: bool = False, emit_metrics: bool | None = None) -> dict[str, Any]:
+def health_status(scheduled: bool = False, *, emit_metrics: bool | None = None) -> dict[str, Any]:
     """The `kv` entry of the health report; a scheduled run also drives the resync.
 
     Shape (seed 001 plus details): `status` kv | mongodb | fallback, `health`,
@@ -998,7 +998,8 @@ def health_check(*, scheduled: bool = False, emit_metrics: bool | None = None) -
     (a number, or "unknown" where serverStatus is not permitted) and, on scheduled
     runs, `resync`. `ok` is false only when neither store can serve.
     Metrics (scheduled runs): KVFallbackActive (1 while not in kv mode), KVDirtyKeys,
-    KVPendingResync, MongoConnectionsUsedRatio (only when known).
+    KVPendingResync, MongoConnectionsUsedRatio (percent, only when known) — see docs/metrics.md.
+    The health module calls this (`lastgood.health`, check `kv`).
     """
     kv = get_kv()
     report: ResyncReport | None = None
@@ -1028,3 +1029,6 @@ def health_check(*, scheduled: bool = False, emit_metrics: bool | None = None) -
         if ratio is not None:
             metrics.add_metric(name="MongoConnectionsUsedRatio", unit=MetricUnit.Percent, value=ratio * 100)
     return status
+
+
+health_check = health_status  # the name the check registry and older callers use

@@ -9,15 +9,18 @@ asked through `confirm` (the CLI asks the user, or `--yes`).
 
 from __future__ import annotations
 
+import shlex
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from lastgood.backup import run_backup
 from lastgood.config import get_config
-from lastgood.errors import ConfigError
+from lastgood.errors import BackupError, ConfigError, LastgoodError, RestoreError
 from lastgood.observability import logger
+from lastgood.redact import redact_text
 from lastgood.restore import RestoreReport, restore_backup
 from lastgood.settings import get_secret
 
@@ -56,26 +59,41 @@ def run_migration(
         raise ConfigError("no migration command given (usage: lastgood migrate --source NAME -- CMD ...)")
     say = progress or (lambda _msg: None)
     source = get_config().source(source_name)
+    url = str(get_secret(source.url_secret))
+    token = get_secret(source.token_secret) if source.token_secret else None
+    secrets = tuple(s for s in (url, token) if s)
+    shown = redact_text(shlex.join(command), secrets)  # a command line may carry the database URL
     say(f"taking a pinned safety backup of {source.name}")
     backup = run_backup(
         source.name,
         on_demand=True,
         pin=True,
-        reason=reason or f"before migration: {' '.join(command)[:200]}",
+        reason=reason or f"before migration: {shown[:200]}",
     )
-    assert backup.backup_id is not None
-    say(f"safety backup {backup.backup_id} committed; running: {' '.join(command)}")
-    completed = subprocess.run(list(command), check=False)
-    outcome = MigrationOutcome(source.name, backup.backup_id, list(command), completed.returncode)
-    if completed.returncode == 0:
+    if backup.backup_id is None:  # pragma: no cover - an on-demand run never skips
+        raise BackupError(f"no safety backup of {source.name} was taken; the migration did not run")
+    say(f"safety backup {backup.backup_id} committed; running: {shown}")
+    try:
+        # The child's output goes to stderr: stdout is the CLI's result channel (--json).
+        completed = subprocess.run(list(command), check=False, stdout=_child_stdout())
+        exit_code = completed.returncode
+    except OSError as exc:
+        outcome = MigrationOutcome(source.name, backup.backup_id, [shown], 127)
+        say(
+            f"the migration command could not start ({type(exc).__name__}: {exc}); nothing ran, nothing to roll back"
+        )
+        _audit(outcome)
+        return outcome
+    outcome = MigrationOutcome(source.name, backup.backup_id, [shown], exit_code)
+    if exit_code == 0:
         say(
             f"migration succeeded; the safety backup {backup.backup_id} stays pinned (`lastgood unpin` to release)"
         )
         _audit(outcome)
         return outcome
-    logger.warning("migration failed", extra={"source": source.name, "exit_code": completed.returncode})
+    logger.warning("migration failed", extra={"source": source.name, "exit_code": exit_code})
     question = (
-        f"migration exited with {completed.returncode}: restore {source.name} to its state before the "
+        f"migration exited with {exit_code}: restore {source.name} to its state before the "
         f"migration (backup {backup.backup_id})? This wipes the current database"
     )
     if not confirm(question):
@@ -83,20 +101,32 @@ def run_migration(
         say(f"not rolled back; to do it later: lastgood restore {backup.backup_id} --target <url> --force")
         _audit(outcome)
         return outcome
-    url = str(get_secret(source.url_secret))
-    token = get_secret(source.token_secret) if source.token_secret else None
-    outcome.restore = restore_backup(
-        backup.backup_id,
-        source=source.name,
-        target_url=url,
-        token=token,
-        force=True,
-        wipe_first=True,
-        progress=say,
-    )
+    try:
+        outcome.restore = restore_backup(
+            backup.backup_id,
+            source=source.name,
+            target_url=url,
+            token=token,
+            force=True,
+            wipe_first=True,
+            progress=say,
+        )
+    except LastgoodError as exc:
+        _audit(outcome)
+        raise RestoreError(
+            f"migration failed (exit {exit_code}) and the rollback failed too: {exc}. The pinned safety "
+            f"backup {backup.backup_id} is intact: lastgood restore {backup.backup_id} --target <url> --force"
+        ) from None
     outcome.rolled_back = True
     _audit(outcome)
     return outcome
+
+
+def _child_stdout() -> int | None:
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (embedded / captured): inherit
+        return None
 
 
 def _audit(outcome: MigrationOutcome) -> None:

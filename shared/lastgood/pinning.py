@@ -1,10 +1,14 @@
 """Pin and unpin backups: a pinned backup is kept by every retention policy.
 
 The flag lives in the manifest (the commit marker), rewritten with a
-conditional write on its ETag so a concurrent pin/unpin cannot be lost.
+conditional write on the ETag of the copy that was read, so a concurrent
+pin/unpin cannot be lost (the loser gets a clear "changed, retry" error).
+Object lists, sizes and checksums are never changed by a pin.
 """
 
 from __future__ import annotations
+
+from botocore.exceptions import ClientError
 
 from lastgood.errors import ConfigError, LastgoodError
 from lastgood.manifest import BackupManifest
@@ -18,9 +22,11 @@ def set_pinned(
     if pinned and not reason:
         raise ConfigError("pinning needs --reason (what this backup protects)")
     store = store or BackupStore.from_settings()
-    manifest = find_backup(store, backup_id)
-    key = manifest_key(manifest.source, manifest.backup_id)
-    etag = store.s3.head_object(Bucket=store.bucket, Key=key)["ETag"]
+    found = find_backup(store, backup_id)  # unknown / incomplete ids fail here with their reason
+    key = manifest_key(found.source, found.backup_id)
+    resp = store.s3.get_object(Bucket=store.bucket, Key=key)
+    etag = str(resp["ETag"])
+    manifest = BackupManifest.from_json(resp["Body"].read(), where=f"s3://{store.bucket}/{key}")
     updated = manifest.model_copy(update={"pinned": pinned, "pin_reason": reason if pinned else None})
     try:
         store.s3.put_object(
@@ -31,11 +37,22 @@ def set_pinned(
             IfMatch=etag,
             **store.sse_args(),
         )
-    except Exception as exc:
-        raise LastgoodError(f"could not update {key}: {type(exc).__name__}: {str(exc)[:200]}") from None
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}:
+            raise LastgoodError(
+                f"{key} changed while it was being updated (another pin/unpin?); run the command again"
+            ) from None
+        raise LastgoodError(
+            f"could not update {key}: {code or type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
     from lastgood import audit
 
     audit.record(
-        "pin" if pinned else "unpin", result="ok", source=manifest.source, backup_id=backup_id, reason=reason
+        "pin" if pinned else "unpin",
+        result="ok",
+        source=manifest.source,
+        backup_id=manifest.backup_id,
+        reason=reason,
     )
     return updated

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from lastgood.errors import BackupIntegrityError, BackupNotFound, RestoreError
+from lastgood.errors import BackupIntegrityError, BackupNotFound, LastgoodError, RestoreError
 from lastgood.manifest import BackupManifest, is_backup_id
 from lastgood.observability import logger
 from lastgood.redact import redact_text, redact_url
@@ -92,13 +92,17 @@ def find_backup(
 ) -> BackupManifest:
     """The manifest of a committed backup, by id (any source) or the newest of `source`."""
     if latest:
+        if backup_id:
+            raise RestoreError("give either a BACKUP_ID or --latest --source NAME, not both")
         if not source:
             raise RestoreError("--latest needs --source NAME")
         newest = store.latest_backup(source)
         if newest is None:
             raise BackupNotFound(f"source {source!r} has no complete backup")
         return store.read_manifest(source, newest.backup_id)
-    if not backup_id or not is_backup_id(backup_id):
+    if not backup_id:
+        raise RestoreError("which backup? give a BACKUP_ID or --latest --source NAME (see `lastgood list`)")
+    if not is_backup_id(backup_id):
         raise BackupNotFound(f"unknown backup id {backup_id!r} (expected YYYYMMDDTHHMMSSZ-xxxxxx)")
     sources = [source] if source else store.list_sources()
     for name in sources:
@@ -164,15 +168,33 @@ def restore_manifest(
 
     started = time.perf_counter()
     say(f"verifying {len(manifest.objects)} object(s) of {manifest.source}/{manifest.backup_id}")
-    objects = store.object_source(manifest, verify_first=True)
+    try:
+        objects = store.object_source(manifest, verify_first=True)
+    except BackupIntegrityError as exc:
+        raise BackupIntegrityError(
+            f"refusing to restore {manifest.source}/{manifest.backup_id}: {exc}; nothing was written to {target}"
+        ) from None
     verify_seconds = time.perf_counter() - started
 
+    # Read-only preflight: reachability and emptiness, before the first write.
     try:
-        if not force and not engine.is_empty(target_url, token=token):
-            raise RestoreError(
-                f"target {target} is not empty: refusing to restore over existing data (use --force)"
-            )
-        restore_started = time.perf_counter()
+        empty = engine.is_empty(target_url, token=token)
+    except LastgoodError as exc:
+        raise RestoreError(
+            f"target {target} is unreachable or unusable: {redact_text(str(exc), secrets)}"
+        ) from None
+    except Exception as exc:
+        raise RestoreError(
+            f"target {target} is unreachable or unusable: "
+            + redact_text(f"{type(exc).__name__}: {exc}", secrets)[:500]
+        ) from None
+    if not empty and not force:
+        raise RestoreError(
+            f"target {target} is not empty: refusing to restore over existing data (use --force)"
+        )
+
+    restore_started = time.perf_counter()
+    try:
         if wipe_first:
             say(f"wiping {target}")
             engine.wipe(target_url, token=token)
@@ -180,13 +202,12 @@ def restore_manifest(
         engine.restore(target_url, objects, only=only, force=force, token=token, progress=say)
         restore_seconds = time.perf_counter() - restore_started
         actual = engine.counts(target_url, token=token)
-    except (RestoreError, BackupIntegrityError):
-        raise
     except Exception as exc:
+        detail = str(exc) if isinstance(exc, LastgoodError) else f"{type(exc).__name__}: {exc}"
         raise RestoreError(
             f"restore of {manifest.source}/{manifest.backup_id} into {target} failed: "
-            + redact_text(f"{type(exc).__name__}: {exc}", secrets)[:800]
-            + " (the target may be partially restored; run again with --force to complete it)"
+            + redact_text(detail, secrets)[:800]
+            + " (the target may be partially restored; run the same restore again with --force to complete it)"
         ) from None
     report = RestoreReport(
         manifest.source,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lastgood.errors import BackupIntegrityError, LastgoodError
+from lastgood.errors import BackupIntegrityError, BackupNotFound, ConfigError, LastgoodError
 from lastgood.manifest import BackupManifest, iso_z
 from lastgood.observability import logger
 from lastgood.redact import redact_text
@@ -52,9 +52,25 @@ class VerificationResult:
 
     @property
     def passed(self) -> bool:
+        """Integrity ok, and a drill (when run) restored matching counts within the RTO."""
         if not self.integrity_ok or self.drill_error:
             return False
-        return self.drill is None or self.drill.ok
+        return self.drill is None or (self.drill.ok and self.within_rto is not False)
+
+    def problems(self) -> list[str]:
+        """Why it did not pass, one line each (empty when it passed)."""
+        out = [f"{key}: {why}" for key, why in self.bad_objects.items()]
+        if self.drill_error:
+            out.append(f"restore drill failed: {self.drill_error}")
+        if self.drill is not None:
+            out += [
+                f"{c.name}: manifest has {c.expected}, restored {c.restored}" for c in self.drill.mismatches()
+            ]
+            if self.within_rto is False:
+                out.append(
+                    f"recovery time {self.drill.total_seconds:.1f}s exceeds the RTO of {self.rto_seconds}s"
+                )
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,7 +104,8 @@ def check_integrity(store: BackupStore, manifest: BackupManifest, result: Verifi
             result.objects_checked += 1
             result.bytes_checked += entry.bytes
         except BackupIntegrityError as exc:
-            result.bad_objects[entry.key] = str(exc)
+            where = f"{manifest.source}/{manifest.backup_id}/{entry.key}: "
+            result.bad_objects[entry.key] = str(exc).removeprefix(where)
 
 
 def verify_backup(
@@ -108,6 +125,15 @@ def verify_backup(
         manifest.source, manifest.backup_id, datetime.now(UTC), rto_seconds=rto_seconds
     )
     check_integrity(store, manifest, result)
+    if progress:
+        progress(
+            f"integrity {'ok' if result.integrity_ok else 'FAILED'}: {result.objects_checked}/"
+            f"{len(manifest.objects)} object(s) re-hashed"
+        )
+    if scratch_url and not result.integrity_ok:
+        result.drill_error = (
+            "not restored: the integrity check failed (nothing was written to the scratch target)"
+        )
     if scratch_url and result.integrity_ok:
         engine = get_engine(manifest.engine)
         try:
@@ -144,13 +170,39 @@ def _emit(result: VerificationResult) -> None:
     emit_metrics(values, source=result.source)
 
 
-def run_drill(
-    source_name: str, *, scratch_url: str | None = None, store: BackupStore | None = None
-) -> VerificationResult:
-    """The weekly drill for one source: newest complete backup → scratch target from config."""
+def scratch_target(source_name: str) -> tuple[str, str | None]:
+    """(scratch URL, token) for a source's drill, from its config; never the source itself."""
     from lastgood.config import get_config
-    from lastgood.errors import BackupNotFound, ConfigError
     from lastgood.settings import get_secret
+
+    source = get_config().source(source_name)
+    if not source.scratch_url_secret:
+        raise ConfigError(f"source {source.name!r} has no scratch_url_secret for the restore drill")
+    scratch_url = str(get_secret(source.scratch_url_secret))
+    try:
+        source_url = get_secret(source.url_secret, required=False)
+    except ConfigError:  # the verify function need not be allowed to read the source's own secret
+        source_url = None
+    if scratch_url == source_url:
+        raise ConfigError(
+            f"source {source.name!r}: the scratch target {source.scratch_url_secret} is the source database "
+            "itself; a drill wipes its target, so it refuses"
+        )
+    token = (
+        get_secret(source.token_secret) if source.token_secret and scratch_url.startswith("http") else None
+    )
+    return scratch_url, token
+
+
+def run_drill(
+    source_name: str,
+    *,
+    scratch_url: str | None = None,
+    store: BackupStore | None = None,
+    progress: Any = None,
+) -> VerificationResult:
+    """The weekly drill for one source: newest complete backup → its scratch target (from config)."""
+    from lastgood.config import get_config
 
     source = get_config().source(source_name)
     store = store or BackupStore.from_settings()
@@ -158,25 +210,74 @@ def run_drill(
     if newest is None:
         raise BackupNotFound(f"source {source.name!r} has no complete backup to verify")
     manifest = store.read_manifest(source.name, newest.backup_id)
+    token: str | None = None
     if scratch_url is None:
-        if not source.scratch_url_secret:
-            raise ConfigError(f"source {source.name!r} has no scratch_url_secret for the restore drill")
-        scratch_url = get_secret(source.scratch_url_secret)
-    token = (
-        get_secret(source.token_secret)
-        if source.token_secret and scratch_url and scratch_url.startswith("http")
-        else None
-    )
+        scratch_url, token = scratch_target(source.name)
     started = time.perf_counter()
     result = verify_backup(
-        store, manifest, scratch_url=scratch_url, token=token, rto_seconds=source.rto_seconds
+        store,
+        manifest,
+        scratch_url=scratch_url,
+        token=token,
+        rto_seconds=source.rto_seconds,
+        progress=progress,
     )
     logger.info(
         "restore drill finished",
         extra={
             "source": source.name,
+            "backup_id": manifest.backup_id,
             "passed": result.passed,
+            "recovery_time_seconds": round(result.drill.total_seconds, 3) if result.drill else None,
+            "rto_seconds": source.rto_seconds,
             "seconds": round(time.perf_counter() - started, 3),
         },
     )
     return result
+
+
+@dataclass
+class DrillOutcome:
+    """One source's drill in a scheduled run: its result, or why it could not run."""
+
+    source: str
+    result: VerificationResult | None = None
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.result is not None and self.result.passed
+
+    def as_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"source": self.source, "passed": self.passed, "error": self.error}
+        if self.result is not None:
+            doc |= {
+                "backup_id": self.result.backup_id,
+                "recovery_time_seconds": round(self.result.drill.total_seconds, 3)
+                if self.result.drill
+                else None,
+                "rto_seconds": self.result.rto_seconds,
+                "problems": self.result.problems(),
+            }
+        return doc
+
+
+def run_drills(source_names: list[str] | None = None, *, progress: Any = None) -> list[DrillOutcome]:
+    """Drill every named source (all configured ones by default); one failing never stops the others."""
+    from lastgood.config import get_config
+
+    names = source_names or [s.name for s in get_config().sources]
+    outcomes = []
+    for name in names:
+        try:
+            outcomes.append(DrillOutcome(name, result=run_drill(name, progress=progress)))
+        except LastgoodError as exc:
+            outcomes.append(DrillOutcome(name, error=str(exc)[:800]))
+        except Exception as exc:  # the drill's failure is its result; the caller raises after all ran
+            outcomes.append(DrillOutcome(name, error=redact_text(f"{type(exc).__name__}: {exc}")[:800]))
+        if outcomes[-1].error is not None:
+            logger.error("restore drill could not run", extra={"source": name, "error": outcomes[-1].error})
+            from lastgood.observability import emit_metrics
+
+            emit_metrics({METRIC_SUCCESS: ("Count", 0)}, source=name)
+    return outcomes

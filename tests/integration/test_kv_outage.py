@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from lastgood.errors import KVUnavailable
-from lastgood.kv import DIRTY_HASH, health_check, reset_kv
+from lastgood.kv import DIRTY_HASH, health_status, reset_kv
 
 from tests.helpers.kv_alerts import fresh_kv, valkey
 
@@ -45,7 +45,7 @@ def test_rate_limited_kv_serves_from_mongodb_and_resyncs_on_the_health_run(
         assert valkey().get("must:new07") is None  # not in KV yet
 
     # Then, with the front restored, one scheduled health run resyncs and returns to kv mode
-    status = health_check(scheduled=True, emit_metrics=False)
+    status = health_status(scheduled=True, emit_metrics=False)
     assert status["resync"]["synced"] == 20
     assert status["status"] == "kv"
     assert status["kv"]["available"] is True and status["pending_resync"] == 0
@@ -181,7 +181,7 @@ def test_scheduled_health_check_reports_the_seed_shape_and_emits_kv_metrics() ->
     fresh_kv()
     metrics.clear_metrics()
     try:
-        status = health_check(scheduled=True)
+        status = health_status(scheduled=True)
         emitted = dict(metrics.metric_set)
     finally:
         metrics.clear_metrics()

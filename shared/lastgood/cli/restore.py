@@ -60,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     v.add_argument("--latest", action="store_true")
     v.add_argument("--source")
     v.add_argument("--restore-to", metavar="URL", help="scratch target for the restore drill (wiped!)")
+    v.add_argument(
+        "--drill",
+        action="store_true",
+        help="restore drill into the source's configured scratch target (scratch_url_secret)",
+    )
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=run_verify)
 
@@ -132,15 +137,21 @@ def run_restore(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from lastgood.errors import RestoreError
     from lastgood.restore import find_backup
     from lastgood.store import BackupStore
-    from lastgood.verify import verify_backup
+    from lastgood.verify import scratch_target, verify_backup
 
     _logs_to_stderr()
+    if args.drill and args.restore_to:
+        raise RestoreError("give either --drill (the configured scratch target) or --restore-to URL")
     store = BackupStore.from_settings()
     manifest = find_backup(store, args.backup_id, source=args.source, latest=args.latest)
     rto = None
     token = None
+    scratch = args.restore_to
+    if args.drill:
+        scratch, token = scratch_target(manifest.source)
     try:
         from lastgood.config import get_config
         from lastgood.settings import get_secret
@@ -152,29 +163,37 @@ def run_verify(args: argparse.Namespace) -> int:
     except Exception:  # a backup whose source left the config can still be verified
         rto = None
     result = verify_backup(
-        store, manifest, scratch_url=args.restore_to, token=token, rto_seconds=rto, progress=_progress
+        store, manifest, scratch_url=scratch, token=token, rto_seconds=rto, progress=_progress
     )
     if args.json:
         _out(result.as_dict())
     else:
+        verdict = "PASSED" if result.passed else "FAILED"
         sys.stdout.write(
-            f"{manifest.source}/{manifest.backup_id}: integrity "
-            f"{'ok' if result.integrity_ok else 'FAILED'} ({result.objects_checked}/{len(manifest.objects)} objects, "
-            f"{result.bytes_checked} bytes)\n"
+            f"{manifest.source}/{manifest.backup_id}: {verdict} — integrity "
+            f"{'ok' if result.integrity_ok else 'FAILED'} ({result.objects_checked}/{len(manifest.objects)} "
+            f"objects, {result.bytes_checked} bytes re-hashed)\n"
         )
         for key, why in result.bad_objects.items():
-            sys.stdout.write(f"  BAD {key}: {why}\n")
+            sys.stdout.write(f"  BAD OBJECT {key}: {why}\n")
         if result.drill is not None:
             d = result.drill
+            within = "within" if result.within_rto else "EXCEEDED" if result.within_rto is False else "no RTO"
             sys.stdout.write(
-                f"  drill: {'ok' if d.ok else 'COUNT MISMATCH'}, recovery time {d.total_seconds:.2f}s"
-                f" (RTO {rto}s: {'within' if result.within_rto else 'EXCEEDED'})\n"
+                f"  drill into {d.target}: {'counts match' if d.ok else 'COUNT MISMATCH'}; measured recovery "
+                f"time {d.total_seconds:.2f}s (verify {d.verify_seconds:.2f}s + restore {d.restore_seconds:.2f}s;"
+                f" RTO {rto}s: {within})\n"
             )
+            for check in d.checks:
+                mark = "ok" if check.ok else "MISMATCH"
+                sys.stdout.write(
+                    f"    {check.name:<38} manifest {check.expected:>8}  restored {check.restored!s:>8}  {mark}\n"
+                )
         if result.drill_error:
             sys.stdout.write(f"  drill FAILED: {result.drill_error}\n")
     if not result.integrity_ok:
-        return 6
-    return 0 if result.passed else 1
+        return 6  # BackupIntegrityError.exit_code
+    return 0 if result.passed else 8  # RestoreError.exit_code: the drill failed
 
 
 def run_pin(args: argparse.Namespace) -> int:
