@@ -67,7 +67,19 @@ def test_s3_permissions_are_scoped_to_the_products_buckets_and_prefixes(logical_
             text = target["Fn::Sub"]
             bucket, _, key = text.partition("}/")
             assert bucket in {"${BackupBucket.Arn", "${SiteBucket.Arn"}, text
-            assert key.startswith(allowed_prefixes) and key.endswith("/*"), text
+            assert key.startswith(allowed_prefixes), text
+            assert key.endswith(("/*", "/*/verification.json")), text
+
+
+def test_verify_can_add_a_verification_record_but_not_overwrite_backup_objects() -> None:
+    # Given the verify function / Then its only write under backups/ is verification.json
+    writes = {
+        target["Fn::Sub"]
+        for statement in inline_statements("VerifyFunction")
+        if "s3:PutObject" in as_list(statement["Action"])
+        for target in as_list(statement["Resource"])
+    }
+    assert writes == {"${BackupBucket.Arn}/backups/*/verification.json", "${BackupBucket.Arn}/audit/*"}
 
 
 def test_secrets_are_read_only_by_the_functions_that_need_them() -> None:

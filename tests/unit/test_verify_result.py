@@ -95,16 +95,20 @@ def test_template_schedule_events_name_their_source(parse_event, source):
 
 def test_a_drill_refuses_a_scratch_target_that_is_the_source_itself(monkeypatch):
     from lastgood.config import reset_config
+    from lastgood.settings import reset_settings
     from lastgood.verify import scratch_target
 
     # Given the scratch secret pointing at the source database itself
     monkeypatch.delenv("LASTGOOD_CONFIG", raising=False)
     reset_config()
+    reset_settings()
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.internal/app")
     monkeypatch.setenv("SCRATCH_DATABASE_URL", "postgresql://u@db.internal/app")
     # Then the drill (which wipes its target) refuses
     with pytest.raises(ConfigError, match="is the source database itself"):
         scratch_target("postgres")
     monkeypatch.setenv("SCRATCH_DATABASE_URL", "postgresql://u@db.internal/scratch")
+    reset_settings()  # secrets are cached per process
     assert scratch_target("postgres") == ("postgresql://u@db.internal/scratch", None)
     reset_config()
+    reset_settings()
