@@ -40,6 +40,10 @@ METRIC_FAILURE = "BackupFailure"
 METRIC_SKIPPED = "BackupSkipped"
 METRIC_BYTES = "BackupBytes"
 METRIC_DURATION = "BackupDurationSeconds"
+METRIC_DURATION_RATIO = "BackupDurationRatio"
+METRIC_SIZE_RATIO = "BackupSizeRatio"
+BASELINE_WINDOW = 7  # previous complete backups the baseline is the median of
+BASELINE_MIN = 3  # fewer than this: no baseline yet, no ratio emitted
 
 
 @dataclass
@@ -90,6 +94,37 @@ def _emit(source: str, **values: tuple[str, float]) -> None:
         metrics.add_dimension(name="source", value=source)
     for name, (unit, value) in values.items():
         metrics.add_metric(name=name, unit=getattr(MetricUnit, unit), value=value)
+
+
+def baseline_ratios(current: BackupManifest, previous: list[BackupManifest]) -> dict[str, tuple[str, float]]:
+    """This backup's duration and size ÷ the median of the previous complete backups (seed 003:
+    alert when a backup takes or weighs more than 120 % of its recent baseline). Pure."""
+    from statistics import median
+
+    window = [m for m in previous if m.backup_id != current.backup_id][:BASELINE_WINDOW]
+    if len(window) < BASELINE_MIN:
+        return {}
+    ratios: dict[str, tuple[str, float]] = {}
+    base_duration = median(m.duration_s for m in window)
+    base_bytes = median(m.totals.bytes for m in window)
+    if base_duration > 0:
+        ratios[METRIC_DURATION_RATIO] = ("NoUnit", round(current.duration_s / base_duration, 4))
+    if base_bytes > 0:
+        ratios[METRIC_SIZE_RATIO] = ("NoUnit", round(current.totals.bytes / base_bytes, 4))
+    return ratios
+
+
+def _baseline_ratios(store: BackupStore, manifest: BackupManifest) -> dict[str, tuple[str, float]]:
+    try:
+        previous = [
+            item.manifest
+            for item in store.list_backups(manifest.source)
+            if item.manifest is not None and item.backup_id != manifest.backup_id
+        ]
+        return baseline_ratios(manifest, previous)
+    except Exception as exc:  # a missing baseline must not fail a committed backup
+        logger.warning("backup baseline unavailable", extra={"error": str(exc)[:200]})
+        return {}
 
 
 def _audit(store: BackupStore, record: dict[str, Any]) -> None:
@@ -202,14 +237,13 @@ def run_backup(
             store.complete_slot_lock(lock, backup_id)
         except Exception as exc:  # the backup is committed; a 'running' lock only blocks this slot
             logger.warning("could not mark the slot lock done", extra={**log_extra, "error": str(exc)[:200]})
-    _emit(
-        source.name,
-        **{
-            METRIC_SUCCESS: ("Count", 1),
-            METRIC_BYTES: ("Bytes", manifest.totals.bytes),
-            METRIC_DURATION: ("Seconds", manifest.duration_s),
-        },
-    )
+    values: dict[str, tuple[str, float]] = {
+        METRIC_SUCCESS: ("Count", 1),
+        METRIC_BYTES: ("Bytes", manifest.totals.bytes),
+        METRIC_DURATION: ("Seconds", manifest.duration_s),
+    }
+    values.update(_baseline_ratios(store, manifest))
+    _emit(source.name, **values)
     _audit(
         store,
         {
