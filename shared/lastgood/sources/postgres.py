@@ -94,7 +94,7 @@ def probe(url: str, *, timeout_s: float, token: str | None = None) -> ProbeResul
     watch = Stopwatch()
     try:
         with connect(url, timeout_s=timeout_s) as conn:
-            conn.execute("SET statement_timeout = %s", (int(timeout_s * 1000),))
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(int(timeout_s * 1000)),))
             row = conn.execute("SELECT current_setting('server_version')").fetchone()
         return ProbeResult("postgres", True, watch.ms, detail={"server_version": row[0] if row else None})
     except psycopg.Error as exc:
