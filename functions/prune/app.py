@@ -1,0 +1,52 @@
+"""Prune handler: daily EventBridge Scheduler run.
+
+Event: `{"dry_run": false}` (every configured source) or `{"source": "postgres", "dry_run": true}`.
+Every source is attempted; afterwards, if any failed (refused plan, partial delete), the
+handler raises naming them so the on-failure destination and the Errors alarm fire.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from lastgood.config import get_config
+from lastgood.errors import ConfigError, LastgoodError
+from lastgood.observability import logger, metrics, tracer
+from lastgood.prune import prune_source
+
+
+def parse_event(event: Any) -> tuple[list[str], bool]:
+    if not isinstance(event, dict):
+        raise ConfigError(f"prune event must be a JSON object, got {type(event).__name__}")
+    dry_run = event.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise ConfigError('"dry_run" must be true or false')
+    source = event.get("source")
+    if source is not None and (not isinstance(source, str) or not source):
+        raise ConfigError('"source" must be a configured source name')
+    names = [get_config().source(source).name] if source else [s.name for s in get_config().sources]
+    return names, dry_run
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    names, dry_run = parse_event(event)
+    results: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name in names:
+        try:
+            result = prune_source(name, dry_run=dry_run)
+            results[name] = {
+                "kept": len(result.plan.keep),
+                "removed": len(result.plan.remove),
+                "dry_run": dry_run,
+            }
+        except LastgoodError as exc:
+            errors[name] = str(exc)
+            results[name] = {"error": str(exc)}
+    if errors:
+        raise LastgoodError(f"prune failed for {', '.join(sorted(errors))}: {errors}")
+    return {"sources": results}
