@@ -38,6 +38,7 @@ class PruneResult:
     deleted_keys: int = 0
     requests: int = 0
     locked: list[str] = field(default_factory=list)
+    locked_backups: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     storage_bytes: int = 0
 
@@ -51,6 +52,7 @@ class PruneResult:
             "deleted_keys": self.deleted_keys,
             "delete_requests": self.requests,
             "locked_keys": self.locked,
+            "locked_backups": self.locked_backups,
             "failed_keys": self.failed,
             "storage_bytes": self.storage_bytes,
         }
@@ -131,13 +133,22 @@ def prune_source(
     if not dry_run and result_plan.remove:
         manifests: list[str] = []
         data: list[str] = []
+        moment = now or datetime.now(UTC)
         for decision in result_plan.remove:
-            for key in by_id[decision.backup.backup_id].keys:
+            item = by_id[decision.backup.backup_id]
+            until = _retained_until(store, item.keys)
+            if until is not None and until > moment:
+                # Object Lock: in a versioned bucket a delete would only hide the locked versions
+                # behind delete markers; the backup is skipped and reported instead.
+                result.locked_backups.append(item.backup_id)
+                decision.reasons.append(f"object lock until {until:%Y-%m-%dT%H:%M:%SZ} (not deleted)")
+                continue
+            for key in item.keys:
                 (manifests if key.endswith("/manifest.json") else data).append(key)
         result.deleted_keys, result.requests, result.locked, result.failed = delete_keys(
             store.s3, store.bucket, manifests + data
         )
-        gone = {d.backup.backup_id for d in result_plan.remove}
+        gone = {d.backup.backup_id for d in result_plan.remove} - set(result.locked_backups)
         removed_bytes = sum(by_id[i].size for i in gone)
         result.storage_bytes -= removed_bytes
         _audit(result)
@@ -155,7 +166,7 @@ def prune_source(
             "source": source_name,
             "kept": len(result_plan.keep),
             "removed": len(result_plan.remove),
-            "locked": len(result.locked),
+            "locked": len(result.locked) + len(result.locked_backups),
             "failed": len(result.failed),
         },
     )
@@ -165,6 +176,21 @@ def prune_source(
             + ", ".join(sorted(result.failed)[:20])
         )
     return result
+
+
+def _retained_until(store: Any, keys: list[str]) -> datetime | None:
+    """The Object Lock retain-until date of a backup (read from its manifest, or first object)."""
+    probe = next((k for k in keys if k.endswith("/manifest.json")), keys[0] if keys else None)
+    if probe is None:
+        return None
+    try:
+        head = store.s3.head_object(Bucket=store.bucket, Key=probe)
+    except Exception:  # unreadable: let the delete itself report what happens
+        return None
+    until = head.get("ObjectLockRetainUntilDate")
+    if isinstance(until, datetime):
+        return until if until.tzinfo else until.replace(tzinfo=UTC)
+    return None
 
 
 def _max_share() -> float:
@@ -191,6 +217,7 @@ def _audit(result: PruneResult) -> None:
         removed=[d.backup.backup_id for d in result.plan.remove],
         deleted_keys=result.deleted_keys,
         locked_keys=result.locked,
+        locked_backups=result.locked_backups,
         failed_keys=sorted(result.failed),
     )
 

@@ -121,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             sys.stdout.write(f"policy {policy.describe()}\n")
             _print_plan(name, result.plan.decisions, args.dry_run)
+            if result.locked_backups:
+                sys.stdout.write(f"  skipped (Object Lock): {', '.join(result.locked_backups)}\n")
             if not args.dry_run:
                 sys.stdout.write(
                     f"  deleted {result.deleted_keys} object(s) in {result.requests} request(s)"
