@@ -45,6 +45,14 @@ class FunctionSpec:
     environment: dict[str, str]
 
 
+class HandlerFailed(Exception):
+    """The handler itself raised: reported like Lambda does (errorType / errorMessage)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        super().__init__(f"{type(error).__name__}: {error}")
+
+
 class LocalContext:
     """The LambdaContext attributes handlers and Powertools read."""
 
@@ -226,7 +234,10 @@ def invoke(
         handler = getattr(module, attr)
         _logs_to_stderr()
         with contextlib.redirect_stdout(sys.stderr):  # EMF metrics are printed; keep stdout for the result
-            return handler(event, LocalContext(spec))
+            try:
+                return handler(event, LocalContext(spec))
+            except Exception as exc:
+                raise HandlerFailed(exc) from exc
     finally:
         with contextlib.suppress(ValueError):
             sys.path.remove(str(spec.code_dir))

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from lastgood.errors import ConfigError
-    from lastgood.invoke import invoke
+    from lastgood.invoke import HandlerFailed, invoke
 
     overrides = {}
     for item in args.env:
@@ -39,9 +39,8 @@ def run(args: argparse.Namespace) -> int:
         overrides[key] = value
     try:
         result = invoke(args.function, args.event, template_path=args.template, overrides=overrides)
-    except ConfigError:
-        raise
-    except Exception as exc:  # report like Lambda does: errorType / errorMessage
+    except HandlerFailed as failed:  # report like Lambda does: errorType / errorMessage
+        exc = failed.error
         error = {
             "errorType": type(exc).__name__,
             "errorMessage": str(exc),

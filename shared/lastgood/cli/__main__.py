@@ -1,0 +1,5 @@
+"""`python -m lastgood.cli …` — the same as the `lastgood` command."""
+
+from lastgood.cli import main
+
+raise SystemExit(main())
