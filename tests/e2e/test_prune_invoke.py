@@ -55,7 +55,7 @@ def test_simulate_prints_json_in_input_order_without_any_bucket(tmp_path):
             "--simulate",
             "-",
             "--keep-daily",
-            "1",
+            "3",
             "--json",
         ],
         input=text,
