@@ -536,6 +536,10 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from devstack.stack import Devstack
 
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    from lastgood.cli.backup import logs_to_stderr
+
+    logs_to_stderr()  # stdout is the table
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lastgood-bench-") as tmp:
         stack = Devstack(Path(tmp) / "devstack")
