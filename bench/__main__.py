@@ -341,7 +341,9 @@ def bench_regenerate(env: dict[str, str], scratch: Path) -> None:
     path.write_text(json.dumps(config))
     os.environ["LASTGOOD_CONFIG"] = str(path)
     from lastgood.config import reset_config
+    from lastgood.settings import reset_settings
 
+    reset_settings()
     reset_config()
     client: MongoClient[Any] = MongoClient(env["MONGODB_URI"])
 
