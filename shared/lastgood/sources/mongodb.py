@@ -42,6 +42,7 @@ from lastgood.settings import get_settings
 from lastgood.sources.base import (
     DumpResult,
     DumpTarget,
+    FunctionEngine,
     ObjectSource,
     ProbeResult,
     ProgressFn,
@@ -452,37 +453,6 @@ def wipe(url: str, *, token: str | None = None) -> None:
         ) from None
 
 
-class MongoEngine:
-    name = "mongodb"
-
-    def probe(self, url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult:
-        return probe(url, timeout_s=timeout_s, token=token)
-
-    def dump(
-        self, url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None
-    ) -> DumpResult:
-        return dump(url, target, options=options, token=token)
-
-    def restore(
-        self,
-        url: str,
-        source: ObjectSource,
-        *,
-        only: list[str] | None = None,
-        force: bool = False,
-        token: str | None = None,
-        progress: ProgressFn | None = None,
-    ) -> RestoreResult:
-        return restore(url, source, only=only, force=force, token=token, progress=progress)
-
-    def is_empty(self, url: str, *, token: str | None = None) -> bool:
-        return is_empty(url, token=token)
-
-    def counts(self, url: str, *, token: str | None = None) -> dict[str, int]:
-        return counts(url, token=token)
-
-    def wipe(self, url: str, *, token: str | None = None) -> None:
-        wipe(url, token=token)
-
-
-ENGINE = MongoEngine()
+ENGINE = FunctionEngine(
+    "mongodb", probe=probe, dump=dump, restore=restore, is_empty=is_empty, counts=counts, wipe=wipe
+)

@@ -44,6 +44,7 @@ from lastgood.settings import get_settings
 from lastgood.sources.base import (
     DumpResult,
     DumpTarget,
+    FunctionEngine,
     ObjectSource,
     ProbeResult,
     ProgressFn,
@@ -684,51 +685,23 @@ def wipe(url: str, *, token: str | None = None) -> None:
         ks.close()
 
 
-class RedisEngine:
-    """The Engine for `upstash` (REST URL + token) and `redis` (redis:// URL) sources."""
-
-    name = "upstash"
-
-    def probe(self, url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult:
-        if _is_rest_url(url):
-            return probe(url, timeout_s=timeout_s, token=token)
-        watch = Stopwatch()
+def probe_any(url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult:
+    """Probe a REST (https) or plain redis:// source."""
+    if _is_rest_url(url):
+        return probe(url, timeout_s=timeout_s, token=token)
+    watch = Stopwatch()
+    try:
+        ks = open_keyspace(url, timeout_s=timeout_s)
         try:
-            ks = open_keyspace(url, timeout_s=timeout_s)
-            try:
-                reply = _one(ks, "PING")
-            finally:
-                ks.close()
-            ok = reply in (b"PONG", "PONG", True)
-            return ProbeResult("redis", ok, watch.ms, None if ok else f"unexpected PING reply {reply!r}")
-        except (SourceUnavailable, ConfigError) as exc:
-            return ProbeResult("redis", False, watch.ms, f"{type(exc).__name__}: {exc}"[:300])
-
-    def dump(
-        self, url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None
-    ) -> DumpResult:
-        return dump(url, target, options=options, token=token)
-
-    def restore(
-        self,
-        url: str,
-        source: ObjectSource,
-        *,
-        only: list[str] | None = None,
-        force: bool = False,
-        token: str | None = None,
-        progress: ProgressFn | None = None,
-    ) -> RestoreResult:
-        return restore(url, source, only=only, force=force, token=token, progress=progress)
-
-    def is_empty(self, url: str, *, token: str | None = None) -> bool:
-        return is_empty(url, token=token)
-
-    def counts(self, url: str, *, token: str | None = None) -> dict[str, int]:
-        return counts(url, token=token)
-
-    def wipe(self, url: str, *, token: str | None = None) -> None:
-        wipe(url, token=token)
+            reply = _one(ks, "PING")
+        finally:
+            ks.close()
+        ok = reply in (b"PONG", "PONG", True)
+        return ProbeResult("redis", ok, watch.ms, None if ok else f"unexpected PING reply {reply!r}")
+    except (SourceUnavailable, ConfigError) as exc:
+        return ProbeResult("redis", False, watch.ms, f"{type(exc).__name__}: {exc}"[:300])
 
 
-ENGINE = RedisEngine()
+ENGINE = FunctionEngine(
+    "upstash", probe=probe_any, dump=dump, restore=restore, is_empty=is_empty, counts=counts, wipe=wipe
+)
