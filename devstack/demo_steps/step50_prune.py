@@ -38,14 +38,14 @@ def run(ctx: DemoContext) -> None:
     ctx.section("Prune the real postgres backups: pin one, dry run, then keep only the newest")
     listing = json.loads(ctx.lastgood("list", "--source", "postgres", "--json", echo=False).stdout)
     complete = [b for b in listing if b["status"] != "incomplete"]
-    for _ in range(max(0, 3 - len(complete))):  # something to keep, to pin and to remove
+    for _ in range(2):  # an older one the policy will remove, and a newest one it keeps
         ctx.lastgood("backup", "--source", "postgres")
-        listing = json.loads(ctx.lastgood("list", "--source", "postgres", "--json", echo=False).stdout)
-        complete = [b for b in listing if b["status"] != "incomplete"]
+    listing = json.loads(ctx.lastgood("list", "--source", "postgres", "--json", echo=False).stdout)
+    complete = [b for b in listing if b["status"] != "incomplete"]
     oldest = complete[-1]["backup_id"]
     ctx.lastgood("pin", oldest, "--reason", "demo: kept whatever the policy says")
     dry = ctx.lastgood("prune", "--source", "postgres", "--keep-last", "1", "--dry-run", "--force")
-    for line in dry.stdout.strip().splitlines()[:8]:
+    for line in dry.stdout.strip().splitlines()[:10]:
         ctx.say("   " + line)
     after_dry = json.loads(ctx.lastgood("list", "--source", "postgres", "--json", echo=False).stdout)
     ctx.summary(f"--dry-run: {len(listing)} backups before, {len(after_dry)} after (nothing deleted)")

@@ -1,10 +1,14 @@
-"""Regenerate handler: hourly EventBridge Scheduler run.
+"""Regenerate handler: the hourly EventBridge Scheduler run.
 
-Event: `{}` or `{"slot": ...}` (all datasets), or `{"datasets": ["prompts"]}`.
-Returns each dataset's outcome (published | unchanged | rejected | failed).
-Raises — so the on-failure destination fires — only when every dataset
-failed (an outage, not bad data: guard rejections are alarmed through the
-RegenerateRejected metric and leave the published data untouched).
+Event (Scheduler input): `{}` or `{"slot": "<aws.scheduler.scheduled-time>"}` regenerates
+every configured dataset; `{"datasets": ["prompts"]}` only those. Unknown keys are ignored.
+
+Returns the run's report: per dataset `published | unchanged | rejected | failed` with the
+reason, plus the one CloudFront invalidation. It raises (so the on-failure destination and
+the Errors alarm fire, and the Scheduler retries) only when EVERY dataset failed — an outage
+(MongoDB or S3 down), where a retry may help. A rejected dataset is bad data, not a failed
+run: the published copy stays the last good one and RegenerateRejectedAlarm reports it;
+a partial failure is reported by RegenerateFailedAlarm without retrying the good datasets.
 """
 
 from __future__ import annotations
@@ -12,19 +16,21 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lastgood.errors import ConfigError, LastgoodError
+from lastgood.errors import ConfigError, SourceUnavailable
 from lastgood.observability import logger, metrics, tracer
 from lastgood.regenerate import regenerate
 
 
 def parse_event(event: Any) -> list[str] | None:
+    """Dataset names from the event (None: all configured datasets)."""
     if not isinstance(event, dict):
         raise ConfigError(f"regenerate event must be a JSON object, got {type(event).__name__}")
-    names = event.get("datasets")
+    body = event.get("detail") if isinstance(event.get("detail"), dict) else event
+    names = body.get("datasets")
     if names is None:
         return None
-    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-        raise ConfigError('"datasets" must be a list of dataset names')
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError('"datasets" must be a non-empty list of dataset names, e.g. ["prompts"]')
     return names
 
 
@@ -32,8 +38,8 @@ def parse_event(event: Any) -> list[str] | None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    outcomes = regenerate(parse_event(event))
-    result = {"datasets": [o.as_dict() for o in outcomes]}
-    if outcomes and all(o.status == "failed" for o in outcomes):
-        raise LastgoodError(f"every dataset failed: {[o.reason for o in outcomes]}")
-    return result
+    report = regenerate(parse_event(event))
+    if report.all_failed:
+        reasons = "; ".join(f"{o.dataset}: {o.reason}" for o in report.outcomes)
+        raise SourceUnavailable(f"every dataset failed to regenerate: {reasons}"[:1000])
+    return report.as_dict()

@@ -1,19 +1,37 @@
-"""Publishing guards: bad data is never published (pure, no I/O).
+"""Publishing guards: bad data is never published (pure: no I/O).
 
-Checked in order: the result is a list, not empty, has at least `min_count`
-items, has not shrunk by more than `max_shrink` against the last good count,
-and every item matches the dataset's item schema. The loader applies the same
-`validate_items` to every layer's answer.
+Checked in this order, the first failure wins:
+
+1. shape — the dataset is a JSON array;
+2. never empty — zero items is refused whatever `min_count` says;
+3. `min_count` — at least this many items;
+4. `max_shrink` — no drop of more than this fraction against the last good
+   count (0.5: 296 → 147 is refused, 296 → 148 passes; 1.0 allows any drop
+   except to empty);
+5. item schema — every item matches the dataset's schema.
+
+The loader applies `validate_items` (1, 2, 3, 5) to every layer's answer, so
+a corrupt or truncated copy is skipped exactly like regenerate refuses one.
+
+Item schemas use a small subset of JSON Schema, enough for "these fields
+exist and have these types": `type` (a name or a list of names: object,
+array, string, integer, number, boolean, null), `required`, `properties`
+(recursive), `items`, `enum`, `minLength`, `minimum`, `maximum`,
+`additionalProperties: false`; `title`, `description`, `$schema`, `$comment`
+are ignored. Any other keyword is a config error (`check_schema`), so a
+schema is never silently half-applied. Kept in-house rather than depending on
+`jsonschema`: one small pure function, no extra cold-import cost in every
+function that loads data.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from lastgood.config import DatasetConfig
-from lastgood.errors import GuardRejected
+from lastgood.errors import ConfigError, GuardRejected
 
-_TYPES: dict[str, tuple[type, ...]] = {
+TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "array": (list,),
     "string": (str,),
@@ -22,82 +40,159 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
     "null": (type(None),),
 }
+KEYWORDS = {
+    "type",
+    "required",
+    "properties",
+    "items",
+    "enum",
+    "minLength",
+    "minimum",
+    "maximum",
+    "additionalProperties",
+}
+ANNOTATIONS = {"title", "description", "$schema", "$comment"}
+MAX_REPORTED = 3  # problems named in a rejection reason (the total is always given)
 
 
-def schema_errors(item: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
-    """The subset of JSON Schema the dataset configs use: type (or list of types), required,
-    properties (recursively), items, enum, minLength, minimum."""
-    errors: list[str] = []
+def check_schema(schema: Any, path: str = "schema") -> None:
+    """Refuse keywords this validator does not implement (ConfigError names the path)."""
+    if not isinstance(schema, dict):
+        raise ConfigError(f"{path}: a schema must be an object, got {type(schema).__name__}")
+    unknown = set(schema) - KEYWORDS - ANNOTATIONS
+    if unknown:
+        raise ConfigError(
+            f"{path}: unsupported schema keyword(s) {sorted(unknown)}; supported: {sorted(KEYWORDS)}"
+        )
+    names = schema.get("type")
+    for name in names if isinstance(names, list) else [names] if names is not None else []:
+        if name not in TYPES:
+            raise ConfigError(f"{path}.type: unknown type {name!r}; expected one of {sorted(TYPES)}")
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(k, str) for k in required):
+        raise ConfigError(f"{path}.required: expected a list of property names")
+    ap = schema.get("additionalProperties", True)
+    if not isinstance(ap, bool):
+        raise ConfigError(f"{path}.additionalProperties: only true/false are supported")
+    for key, sub in (schema.get("properties") or {}).items():
+        check_schema(sub, f"{path}.properties.{key}")
+    if "items" in schema:
+        check_schema(schema["items"], f"{path}.items")
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if isinstance(value, bool) and name in ("integer", "number"):
+        return False  # JSON booleans are not numbers (Python's bool is an int)
+    if name == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, TYPES[name])
+
+
+def schema_errors(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
+    """Every way `value` fails `schema` (empty list: valid)."""
     wanted = schema.get("type")
     if wanted is not None:
         names = wanted if isinstance(wanted, list) else [wanted]
-        ok = False
-        for name in names:
-            kinds = _TYPES.get(name, ())
-            if isinstance(item, bool) and name in ("integer", "number"):
-                continue
-            if isinstance(item, kinds):
-                ok = True
-        if not ok:
-            return [f"{path}: expected {'/'.join(names)}, got {type(item).__name__}"]
-    if "enum" in schema and item not in schema["enum"]:
-        errors.append(f"{path}: {item!r} not one of {schema['enum']}")
-    if isinstance(item, str) and len(item) < int(schema.get("minLength", 0)):
-        errors.append(f"{path}: shorter than {schema['minLength']}")
-    numeric = isinstance(item, int | float) and not isinstance(item, bool)
-    if numeric and "minimum" in schema and item < schema["minimum"]:
-        errors.append(f"{path}: {item} < minimum {schema['minimum']}")
-    if isinstance(item, dict):
+        if not any(_is_type(value, n) for n in names):
+            return [f"{path}: expected {'/'.join(names)}, got {_json_type(value)}"]
+    errors: list[str] = []
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path}: {value!r} is not one of {schema['enum']}")
+    if isinstance(value, str) and "minLength" in schema and len(value) < schema["minLength"]:
+        errors.append(f"{path}: shorter than minLength {schema['minLength']}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            errors.append(f"{path}: {value} is below minimum {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            errors.append(f"{path}: {value} is above maximum {schema['maximum']}")
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
         for key in schema.get("required", []):
-            if key not in item:
+            if key not in value:
                 errors.append(f"{path}: missing required {key!r}")
-        for key, sub in (schema.get("properties") or {}).items():
-            if key in item:
-                errors.extend(schema_errors(item[key], sub, f"{path}.{key}"))
-    if isinstance(item, list) and isinstance(schema.get("items"), dict):
-        for index, element in enumerate(item):
+        for key, sub in properties.items():
+            if key in value:
+                errors.extend(schema_errors(value[key], sub, f"{path}.{key}"))
+        if schema.get("additionalProperties") is False:
+            extra = sorted(set(value) - set(properties))
+            if extra:
+                errors.append(f"{path}: unexpected properties {extra}")
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, element in enumerate(value):
             errors.extend(schema_errors(element, schema["items"], f"{path}[{index}]"))
     return errors
 
 
-def validate_items(dataset: DatasetConfig, items: Any) -> list[Any]:
-    """Shape, non-empty, min_count and schema; raises GuardRejected naming the first problems."""
+def _json_type(value: Any) -> str:
+    for name in ("null", "boolean", "integer", "number", "string", "array", "object"):
+        if _is_type(value, name):
+            return name
+    return type(value).__name__
+
+
+def items_problem(items: Any, *, min_count: int, schema: dict[str, Any] | None) -> str | None:
+    """Why `items` is not a publishable/servable dataset (None: it is). Guards 1, 2, 3, 5."""
     if not isinstance(items, list):
-        raise GuardRejected(dataset.name, f"expected a JSON array of items, got {type(items).__name__}")
+        return f"expected a JSON array of items, got {_json_type(items)}"
     if not items:
-        raise GuardRejected(dataset.name, "empty result: never publish an empty dataset")
-    if len(items) < dataset.min_count:
-        raise GuardRejected(dataset.name, f"{len(items)} items, below min_count {dataset.min_count}")
-    if dataset.item_schema:
+        return "empty result: an empty dataset is never published or served"
+    if len(items) < min_count:
+        return f"{len(items)} items is below min_count {min_count}"
+    if schema:
         problems: list[str] = []
         bad = 0
         for index, item in enumerate(items):
-            errs = schema_errors(item, dataset.item_schema, f"$[{index}]")
-            if errs:
+            found = schema_errors(item, schema, f"$[{index}]")
+            if found:
                 bad += 1
-                problems.extend(errs[:2])
+                problems.extend(found[: max(0, MAX_REPORTED - len(problems))])
         if bad:
-            raise GuardRejected(
-                dataset.name, f"{bad} of {len(items)} items fail the schema: {'; '.join(problems[:3])}"
-            )
-    return items
+            return f"{bad} of {len(items)} items fail the schema: {'; '.join(problems)}"
+    return None
 
 
-def check_shrink(dataset: DatasetConfig, count: int, previous_count: int | None) -> None:
-    """Refuse a sudden drop: more than `max_shrink` (a fraction) below the last good count."""
+def shrink_problem(count: int, previous_count: int | None, max_shrink: float) -> str | None:
+    """Guard 4: a sudden drop against the last good count (None: acceptable or no baseline)."""
     if previous_count is None or previous_count <= 0:
-        return
-    floor = previous_count * (1 - dataset.max_shrink)
+        return None
+    floor = previous_count * (1 - max_shrink)
     if count < floor:
         drop = 1 - count / previous_count
-        raise GuardRejected(
-            dataset.name,
+        return (
             f"{count} items is a {drop:.0%} drop from the last good {previous_count} "
-            f"(max_shrink {dataset.max_shrink:.0%})",
+            f"(max_shrink {max_shrink:.0%} allows at least {_ceil(floor)})"
         )
+    return None
 
 
-def check(dataset: DatasetConfig, items: Any, previous_count: int | None) -> list[Any]:
-    validate_items(dataset, items)
-    check_shrink(dataset, len(items), previous_count)
-    return list(items)
+def _ceil(value: float) -> int:
+    whole = int(value)
+    return whole if whole == value else whole + 1
+
+
+def evaluate(
+    items: Any,
+    *,
+    min_count: int,
+    max_shrink: float,
+    previous_count: int | None,
+    schema: dict[str, Any] | None,
+) -> str | None:
+    """All guards in order; the first reason to refuse, or None."""
+    reason = items_problem(items, min_count=min_count, schema=schema)
+    if reason is None:
+        reason = shrink_problem(len(items), previous_count, max_shrink)
+    return reason
+
+
+def guard(dataset: Any, items: Sequence[Any] | Any, previous_count: int | None) -> None:
+    """`evaluate` for a `DatasetConfig`; raises `GuardRejected(dataset, reason)`."""
+    reason = evaluate(
+        items,
+        min_count=dataset.min_count,
+        max_shrink=dataset.max_shrink,
+        previous_count=previous_count,
+        schema=dataset.item_schema,
+    )
+    if reason is not None:
+        raise GuardRejected(dataset.name, reason)

@@ -1,48 +1,61 @@
-"""Regenerate: datasets from MongoDB → canonical JSON → guards → publish (see DESIGN.md).
+"""Regenerate: datasets from MongoDB → canonical JSON → guards → guarded, atomic publish.
 
-Each dataset is independent: one failing does not stop the others. Outcomes:
+For each configured dataset, independently (one failing never stops the others):
 
-- `published`  — new content written (version, live, last-good) and invalidated;
-- `unchanged`  — same SHA-256 as live: nothing written, nothing invalidated;
-- `rejected`   — a guard refused it (empty, below min_count, sudden drop, schema):
-                 live and last-good untouched, reason logged, metric emitted;
-- `failed`     — an error (MongoDB timeout / pool exhausted, S3 error, a concurrent
-                 regenerate that published first): nothing of ours was published.
+1. HEAD live/ and last-good/ (the previous ETag, SHA-256 and count);
+2. query MongoDB with the fail-fast client; render the canonical JSON array;
+3. guards (`lastgood.guards`): not empty, `min_count`, `max_shrink` against the
+   last good count, item schema;
+4. same SHA-256 as live and last-good → `unchanged`: nothing written, nothing invalidated;
+5. otherwise publish (`lastgood.publish.SiteStore.publish`): version copy,
+   conditional live write, promote to last-good.
 
-All changed paths go into ONE CloudFront invalidation per run.
+Outcomes: `published` · `unchanged` · `rejected` (a guard refused it: live and
+last-good untouched, the reason logged) · `failed` (MongoDB timeout or pool
+exhausted, S3 error, a concurrent regenerate that published first). One
+metric per dataset and outcome (`RegeneratePublished`, `RegenerateUnchanged`,
+`RegenerateRejected`, `RegenerateFailed`, dimension `dataset`; docs/metrics.md).
+Every changed `/data/<name>.json` goes into ONE CloudFront invalidation per run.
+
+`dry_run` does steps 1-4 and reports what would happen; it writes nothing and
+emits no metrics.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from lastgood.canonical import render, sha256_hex
+from lastgood.canonical import iso_ms
 from lastgood.config import DatasetConfig, get_config
-from lastgood.errors import GuardRejected, LastgoodError
-from lastgood.guards import check
+from lastgood.errors import ConfigError, GuardRejected
+from lastgood.guards import check_schema, guard
 from lastgood.observability import emit_metrics, logger
 from lastgood.redact import redact_text
 
 Status = Literal["published", "unchanged", "rejected", "failed"]
-METRIC_BY_STATUS = {
+METRIC_BY_STATUS: dict[str, str] = {
     "published": "RegeneratePublished",
     "unchanged": "RegenerateUnchanged",
     "rejected": "RegenerateRejected",
     "failed": "RegenerateFailed",
 }
-QUERY_MAX_TIME_MS = 10_000
 
 
 @dataclass
 class Outcome:
+    """One dataset's result."""
+
     dataset: str
-    status: Status
+    status: Status = "failed"
     reason: str | None = None
     count: int | None = None
+    previous_count: int | None = None
     sha256: str | None = None
+    live_changed: bool = False
+    dry_run: bool = False
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -51,77 +64,132 @@ class Outcome:
             "status": self.status,
             "reason": self.reason,
             "count": self.count,
+            "previous_count": self.previous_count,
             "sha256": self.sha256,
+            "live_changed": self.live_changed,
+            "dry_run": self.dry_run,
             "seconds": round(self.seconds, 3),
         }
 
 
-def query_dataset(dataset: DatasetConfig) -> list[dict[str, Any]]:
-    """Read the dataset's documents with the fail-fast client (seed 000 pool policy)."""
-    from lastgood.settings import get_secret, get_settings
-    from lastgood.sources.mongodb import get_client
+@dataclass
+class RegenerateReport:
+    outcomes: list[Outcome]
+    generated_at: str
+    invalidation: dict[str, Any] | None = None
+    seconds: float = 0.0
+    dry_run: bool = False
+    errors: list[str] = field(default_factory=list)
 
-    client = get_client(str(get_secret("MONGODB_URI")))
-    collection = client[get_settings().mongodb_db_name][dataset.collection]
-    cursor = collection.find(
-        dataset.filter,
-        dataset.projection,
-        sort=[tuple(s) for s in dataset.sort] or None,
-        batch_size=1000,
-        max_time_ms=QUERY_MAX_TIME_MS,
-    )
-    return list(cursor)
+    @property
+    def all_failed(self) -> bool:
+        return bool(self.outcomes) and all(o.status == "failed" for o in self.outcomes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "generated_at": self.generated_at,
+            "dry_run": self.dry_run,
+            "datasets": [o.as_dict() for o in self.outcomes],
+            "summary": {s: sum(1 for o in self.outcomes if o.status == s) for s in METRIC_BY_STATUS},
+            "invalidation": self.invalidation,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+        }
 
 
-def regenerate_dataset(dataset: DatasetConfig, *, site: Any, dry_run: bool = False) -> Outcome:
+def _describe(exc: BaseException) -> str:
+    return redact_text(str(exc) if str(exc) else type(exc).__name__)[:500]
+
+
+def regenerate_dataset(
+    dataset: DatasetConfig, *, site: Any, generated_at: str, dry_run: bool = False
+) -> Outcome:
+    """Steps 1-5 for one dataset; never raises (the outcome says what happened)."""
+    from lastgood.datasets import query_documents, render
+    from lastgood.publish import ConcurrentUpdate
+
     started = time.perf_counter()
-    outcome = Outcome(dataset.name, "failed")
+    outcome = Outcome(dataset.name, dry_run=dry_run)
     try:
+        if dataset.item_schema is not None:
+            check_schema(dataset.item_schema, f"datasets[{dataset.name}].schema")
         current = site.current(dataset.name)
-        documents = query_dataset(dataset)
-        body = render(documents)
-        items = json.loads(body)
-        check(dataset, items, current.last_good_count)
-        outcome.count = len(items)
-        outcome.sha256 = sha256_hex(body)
-        if outcome.sha256 == current.live_sha256:
+        outcome.previous_count = current.previous_count
+        rendered = render(query_documents(dataset))
+        outcome.count, outcome.sha256 = rendered.count, rendered.sha256
+        guard(dataset, rendered.items, current.previous_count)
+        live_same = current.live is not None and current.live.sha256 == rendered.sha256
+        good_same = current.last_good is not None and current.last_good.sha256 == rendered.sha256
+        if live_same and good_same:
             outcome.status = "unchanged"
         elif dry_run:
             outcome.status = "published"
-            outcome.reason = "dry run: would publish"
+            outcome.live_changed = not live_same
+            outcome.reason = "dry run: would publish (nothing written)"
         else:
-            site.publish(dataset.name, body, outcome.sha256, len(items), current)
+            result = site.publish(
+                dataset.name, rendered.body, rendered.sha256, rendered.count, generated_at, current
+            )
             outcome.status = "published"
+            outcome.live_changed = result.live_changed
+            if not result.live_changed:
+                outcome.reason = "live was already current; last-good repaired"
     except GuardRejected as exc:
         outcome.status = "rejected"
         outcome.reason = exc.reason
-        logger.warning("dataset rejected: live and last-good left untouched", extra=outcome.as_dict())
-    except Exception as exc:  # reported per dataset; the others still run
+    except ConcurrentUpdate as exc:
         outcome.status = "failed"
-        outcome.reason = redact_text(f"{type(exc).__name__}: {exc}")[:500]
-        logger.error("dataset regeneration failed", extra=outcome.as_dict())
+        outcome.reason = str(exc)
+    except Exception as exc:  # reported per dataset so the others still run; never published
+        outcome.status = "failed"
+        outcome.reason = f"{type(exc).__name__}: {_describe(exc)}"[:500]
     outcome.seconds = time.perf_counter() - started
+    if outcome.status == "rejected":
+        logger.warning(
+            f"dataset {dataset.name} rejected: {outcome.reason}; live and last-good left untouched",
+            extra=outcome.as_dict(),
+        )
+    elif outcome.status == "failed":
+        logger.error(f"dataset {dataset.name} failed: {outcome.reason}", extra=outcome.as_dict())
+    else:
+        logger.info(f"dataset {dataset.name} {outcome.status}", extra=outcome.as_dict())
     return outcome
 
 
-def regenerate(names: list[str] | None = None, *, dry_run: bool = False, site: Any = None) -> list[Outcome]:
-    """Regenerate the named datasets (default: all configured); one invalidation for all changes."""
-    from lastgood.publish import SiteStore, invalidate, public_path
+def regenerate(
+    names: list[str] | None = None, *, dry_run: bool = False, site: Any = None
+) -> RegenerateReport:
+    """Regenerate the named datasets (default: every configured one); see the module docstring."""
+    from lastgood.publish import SiteStore, invalidate, invalidation_reference, public_path
 
+    started = time.perf_counter()
     config = get_config()
-    datasets = [config.dataset(n) for n in names] if names else list(config.datasets)
+    datasets = [config.dataset(n) for n in dict.fromkeys(names)] if names else list(config.datasets)
     if not datasets:
-        raise LastgoodError("no datasets configured")
+        raise ConfigError("no datasets configured (config `datasets` is empty)")
+    report = RegenerateReport([], iso_ms(datetime.now(UTC)), dry_run=dry_run)
     site = site or SiteStore.from_settings()
-    outcomes = [regenerate_dataset(ds, site=site, dry_run=dry_run) for ds in datasets]
-    changed = [o for o in outcomes if o.status == "published" and not dry_run]
-    if changed:
-        reference = "-".join(f"{o.dataset}:{(o.sha256 or '')[:12]}" for o in changed)
+    for dataset in datasets:
+        report.outcomes.append(
+            regenerate_dataset(dataset, site=site, generated_at=report.generated_at, dry_run=dry_run)
+        )
+    changed = [o for o in report.outcomes if o.status == "published" and o.live_changed]
+    if changed and not dry_run:
         try:
-            invalidate([public_path(o.dataset) for o in changed], reference[:128])
-        except Exception as exc:  # published data is correct; the CDN catches up at max-age
-            logger.error("CloudFront invalidation failed", extra={"error": redact_text(str(exc))[:300]})
-    for o in outcomes:
-        emit_metrics({METRIC_BY_STATUS[o.status]: ("Count", 1)}, dataset=o.dataset)
-        logger.info("dataset regenerated", extra=o.as_dict())
-    return outcomes
+            report.invalidation = invalidate(
+                [public_path(o.dataset) for o in changed],
+                invalidation_reference([(o.dataset, o.sha256 or "") for o in changed]),
+            )
+        except Exception as exc:  # data is published; the CDN catches up within max-age (60 s)
+            message = f"CloudFront invalidation failed: {type(exc).__name__}: {_describe(exc)}"
+            report.errors.append(message[:500])
+            logger.error(message)
+    if not dry_run:
+        for o in report.outcomes:
+            emit_metrics({METRIC_BY_STATUS[o.status]: ("Count", 1)}, dataset=o.dataset)
+    report.seconds = time.perf_counter() - started
+    logger.info(
+        "regenerate finished",
+        extra={"summary": report.as_dict()["summary"], "seconds": round(report.seconds, 3)},
+    )
+    return report

@@ -40,6 +40,8 @@ class Settings(BaseModel):
     alert_topic_arn: str | None = Field(None, alias="ALERT_TOPIC_ARN")
     config_path: str | None = Field(None, alias="LASTGOOD_CONFIG")
     bundled_dir: str | None = Field(None, alias="LASTGOOD_BUNDLED_DIR")
+    # Fallback loader: how long a warm process serves a dataset from memory (0 = no cache).
+    loader_cache_ttl_s: Annotated[float, Field(ge=0, le=86400)] = Field(60.0, alias="LASTGOOD_CACHE_TTL_S")
 
     # Connections to non-loopback hosts need TLS unless this is explicitly set.
     allow_insecure_transport: bool = Field(False, alias="ALLOW_INSECURE_TRANSPORT")
