@@ -45,14 +45,6 @@ class FunctionSpec:
     environment: dict[str, str]
 
 
-class HandlerFailed(Exception):
-    """The handler itself raised: reported like Lambda does (errorType / errorMessage)."""
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-        super().__init__(f"{type(error).__name__}: {error}")
-
-
 class LocalContext:
     """The LambdaContext attributes handlers and Powertools read."""
 
@@ -199,14 +191,34 @@ def _logs_to_stderr() -> None:
         handler.setStream(sys.stderr)
 
 
-def invoke(
+@dataclass
+class Prepared:
+    """A handler ready to call: invoker problems (bad name, bad event) are raised before this."""
+
+    spec: FunctionSpec
+    handler: Any
+    event: Any
+
+    def __call__(self) -> Any:
+        """Call the handler like Lambda: its logs and EMF go to stderr; its exceptions propagate."""
+        _logs_to_stderr()
+        sys.path.insert(0, str(self.spec.code_dir))
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # EMF metrics are printed; stdout is the result
+                return self.handler(self.event, LocalContext(self.spec))
+        finally:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(str(self.spec.code_dir))
+
+
+def prepare(
     function: str,
     event_path: Path,
     *,
     template_path: Path | None = None,
     overrides: dict[str, str] | None = None,
-) -> Any:
-    """Run `function`'s handler with the event; returns what the handler returned."""
+) -> Prepared:
+    """Resolve the function, apply its environment, load the event and import the handler."""
     template_file = template_path or find_template()
     specs = functions(load_template(template_file), template_file)
     if function not in specs:
@@ -231,13 +243,18 @@ def invoke(
         assert loaded is not None and loaded.loader is not None
         module = importlib.util.module_from_spec(loaded)
         loaded.loader.exec_module(module)
-        handler = getattr(module, attr)
-        _logs_to_stderr()
-        with contextlib.redirect_stdout(sys.stderr):  # EMF metrics are printed; keep stdout for the result
-            try:
-                return handler(event, LocalContext(spec))
-            except Exception as exc:
-                raise HandlerFailed(exc) from exc
     finally:
         with contextlib.suppress(ValueError):
             sys.path.remove(str(spec.code_dir))
+    return Prepared(spec, getattr(module, attr), event)
+
+
+def invoke(
+    function: str,
+    event_path: Path,
+    *,
+    template_path: Path | None = None,
+    overrides: dict[str, str] | None = None,
+) -> Any:
+    """Run `function`'s handler with the event; returns what it returned (its exceptions propagate)."""
+    return prepare(function, event_path, template_path=template_path, overrides=overrides)()

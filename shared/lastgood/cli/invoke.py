@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from lastgood.errors import ConfigError
-    from lastgood.invoke import HandlerFailed, invoke
+    from lastgood.invoke import prepare
 
     overrides = {}
     for item in args.env:
@@ -37,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
         if not sep:
             raise ConfigError(f"--env expects KEY=VALUE, got {item!r}")
         overrides[key] = value
+    call = prepare(args.function, args.event, template_path=args.template, overrides=overrides)
     try:
-        result = invoke(args.function, args.event, template_path=args.template, overrides=overrides)
-    except HandlerFailed as failed:  # report like Lambda does: errorType / errorMessage
-        exc = failed.error
+        result = call()
+    except Exception as exc:  # the handler raised: report like Lambda does (errorType / errorMessage)
         error = {
             "errorType": type(exc).__name__,
             "errorMessage": str(exc),
