@@ -41,10 +41,10 @@ class CanonicalError(ValueError):
 
 def iso_ms(moment: datetime) -> str:
     """`2025-11-01T09:00:00.000Z` (UTC, milliseconds)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    # isoformat is C code: ~10x faster than strftime for the 100k datetimes of a large dataset.
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 def _default(value: Any) -> Any:

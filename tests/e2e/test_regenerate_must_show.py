@@ -22,6 +22,7 @@ from tests.helpers.regenerate import (
     mongo_collection,
     reseeded_after,
     s3,
+    wait_mongodb_down,
 )
 
 pytestmark = pytest.mark.devstack
@@ -77,8 +78,10 @@ def test_deleting_every_prompt_is_rejected_and_live_stays_byte_identical(clean_a
 
 
 def test_the_handler_raises_only_when_every_dataset_failed(clean_aws, stopped):
-    with stopped("mongodb"), pytest.raises(SourceUnavailable, match="every dataset failed"):
-        invoke("regenerate", event_path("regenerate-schedule.json"))
+    with stopped("mongodb"):
+        wait_mongodb_down()
+        with pytest.raises(SourceUnavailable, match="every dataset failed"):
+            invoke("regenerate", event_path("regenerate-schedule.json"))
 
 
 def test_load_answers_from_last_good_then_bundled_then_fails_loudly(clean_aws, stopped, tmp_path):

@@ -85,3 +85,21 @@ def cold_loader() -> Iterator[None]:
         yield
     finally:
         loader.clear_cache()
+
+
+def wait_mongodb_down(timeout_s: float = 5.0) -> None:
+    """After `stopped("mongodb")`: wait until the port really refuses (no lingering listener)."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(os.environ["MONGODB_URI"])
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 27017), timeout=0.2):
+                pass
+        except OSError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("MongoDB still accepts connections after being stopped")

@@ -25,6 +25,7 @@ from tests.helpers.regenerate import (
     reseeded_after,
     s3,
     s3_unreachable,
+    wait_mongodb_down,
 )
 
 pytestmark = pytest.mark.devstack
@@ -145,14 +146,15 @@ def test_bad_data_is_rejected_and_published_data_stays_the_last_good(
 def test_mongodb_down_fails_fast_and_keeps_the_published_data(published, stopped):
     live, good = live_bytes("prompts"), last_good_bytes("prompts")
     with stopped("mongodb"):
+        wait_mongodb_down()
         # When MongoDB is stopped and regenerate runs
         started = time.perf_counter()
         report = regenerate()
         elapsed = time.perf_counter() - started
     # Then every dataset failed as MongoDB unavailable (within the fail-fast budget), live unchanged
     assert set(statuses(report).values()) == {"failed"}
+    # (ServerSelectionTimeoutError or AutoReconnect, depending on when the pool noticed)
     assert all("SourceUnavailable: mongodb query" in str(o.reason) for o in report.outcomes)
-    assert "ServerSelectionTimeoutError" in str(report.outcomes[-1].reason)
     assert elapsed < 3 * 4  # 3 datasets x ~2 s server selection
     _assert_untouched("prompts", live, good)
 

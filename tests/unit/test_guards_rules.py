@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from lastgood.config import DatasetConfig, get_config
 from lastgood.errors import ConfigError, GuardRejected
-from lastgood.guards import check_schema, evaluate, guard, items_problem, schema_errors, shrink_problem
+from lastgood.guards import (
+    check_schema,
+    compile_check,
+    evaluate,
+    guard,
+    items_problem,
+    schema_errors,
+    shrink_problem,
+)
 
 PROMPT_SCHEMA = {
     "type": "object",
@@ -95,6 +103,7 @@ def test_schema_failures_are_counted_and_the_first_few_named():
 )
 def test_schema_subset(value, schema, ok):
     assert (schema_errors(value, schema) == []) is ok
+    assert compile_check(schema)(value) is ok  # the fast path agrees with the detailed one
 
 
 def test_guard_order_first_failure_wins():
