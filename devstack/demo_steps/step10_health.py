@@ -15,9 +15,15 @@ def run(ctx: DemoContext) -> None:
         "health", "events/health-details.json", headers={"x-admin-key": ctx.stack.env["ADMIN_KEY"]}
     )
     report = json.loads(details["body"])
+    ctx.say(f"   status: {report['status']} (checked {report['checked_at']})")
+    ctx.say(f"   {'dependency':<10} {'state':<6} {'latency':>10}")
     for name, dep in report["dependencies"].items():
-        state = "ok" if dep.get("ok") else f"DOWN ({dep.get('error')})"
-        ctx.say(f"   {name:<9} {state:<6} {dep.get('latency_ms', 0):>7.1f} ms")
+        if dep.get("configured") is False:
+            ctx.say(f"   {name:<10} {'-':<6} {'':>10}  not configured")
+            continue
+        state = "ok" if dep.get("ok") else "DOWN"
+        error = f"  {dep.get('error')}" if dep.get("error") else ""
+        ctx.say(f"   {name:<10} {state:<6} {dep.get('latency_ms', 0):>7.1f} ms{error}")
     ctx.summary(
         "GET /health/details → {} dependencies {} (kv mode: {})".format(
             details.get("statusCode"),

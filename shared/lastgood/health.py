@@ -1,22 +1,38 @@
 """Health: concurrent dependency probes, freshness checks, the report and its metrics.
 
-Dependencies (MongoDB, PostgreSQL, Upstash, S3) are probed concurrently, each
-with its own timeout and measured latency; a probe that hangs past its timeout
-is reported `ok: false` with `Timeout` and is not waited for. A dependency
-whose setting is absent is `configured: false`, not a failure.
+Dependencies (MongoDB, PostgreSQL, Upstash, S3: `head_bucket` on the backup and
+site buckets with the fast client) are probed concurrently, each with its own
+timeout (`HEALTH_PROBE_TIMEOUT_S`) and measured latency; a probe that hangs past
+its timeout is reported `ok: false` with `Timeout: ...` and is not waited for
+(its thread is abandoned, the executor is not joined). A dependency whose
+setting is absent is `configured: false, ok: null`: reported, not a failure.
 
 Status:
-- `unhealthy` (HTTP 503) — a configured dependency is down;
+- `unhealthy` (HTTP 503) — any configured dependency is down. Every dependency
+  is critical: MongoDB and S3 hold the data and backups, PostgreSQL and Upstash
+  are backed-up sources, and a dependency lastgood cannot reach is one it
+  cannot protect;
 - `degraded` (HTTP 200) — dependencies are up but an extra check failed
   (a backup older than its RPO, a stale dataset, the KV running on its mirror);
 - `healthy` (HTTP 200) otherwise.
+The public, unauthenticated `/health` runs the dependency probes only (cheap, and
+nothing an anonymous caller can use to make lastgood list buckets), so it answers
+`healthy` or `unhealthy`; `degraded` shows in the details, the CLI and the scheduled run.
 
-Extra checks are registered with `register_check(name, fn)`; `fn(scheduled)`
-returns a dict with at least `ok`. They run for `/health/details`, the CLI and
-the scheduled run (not for the public, minimal `/health`). A scheduled run also
-emits the checks as CloudWatch metrics (EMF): DependencyUp / DependencyLatency
-per dependency, BackupAgeSeconds per source, DatasetAgeSeconds per dataset and
-the KV metrics (docs/metrics.md).
+Extra checks (the `Check` shape): `register_check(name, fn)` with
+`fn(scheduled: bool) -> dict[str, Any]`. The dict must carry `"ok": bool`
+(`False` makes the report `degraded`, never `unhealthy`; `"configured": False`
+with `"ok": True` means "nothing to check here"); anything else in it is
+reported verbatim under `name` in the details. `scheduled` is True on the
+EventBridge Scheduler run: that is when a check emits its own metrics
+(`lastgood.observability.emit_metrics`, one EMF record per dimension value).
+A check that raises is reported `ok: false` with its error class; the others
+still run. Checks run for `/health/details`, the CLI and the scheduled run —
+not for the public, minimal `/health`. Built in: `backups` (age vs RPO),
+`datasets` (freshness), `kv` (KV mode, seed 001).
+
+A scheduled run also emits DependencyUp (1/0) and DependencyLatency (ms) with
+the dimension `dependency` (names as in docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -122,13 +138,15 @@ def probe_s3(timeout_s: float) -> ProbeResult:
     if not buckets:
         return _not_configured("s3", "BACKUP_BUCKET / SITE_BUCKET")
     watch = Stopwatch()
+    bucket = buckets[0]
     try:
         s3 = aws.client("s3", fast=True)
         for bucket in buckets:
             s3.head_bucket(Bucket=bucket)
         return ProbeResult("s3", True, watch.ms, detail={"buckets": len(buckets)})
     except (BotoCoreError, ClientError) as exc:
-        return ProbeResult("s3", False, watch.ms, f"{type(exc).__name__}: {redact_text(str(exc))}"[:300])
+        error = f"{type(exc).__name__}: bucket {bucket}: {redact_text(str(exc))}"
+        return ProbeResult("s3", False, watch.ms, error[:300])
 
 
 PROBES: dict[str, Probe] = {

@@ -75,7 +75,9 @@ def load_template(path: Path) -> dict[str, Any]:
     try:
         import yaml
     except ImportError:  # pragma: no cover - dev dependency
-        raise ConfigError("the local invoker needs PyYAML (pip install pyyaml)") from None
+        raise ConfigError(
+            "the local invoker needs PyYAML: pip install 'lastgood[invoke]' (or the dev install)"
+        ) from None
 
     class CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
         pass
@@ -94,6 +96,8 @@ def load_template(path: Path) -> dict[str, Any]:
         return {name: value}
 
     CfnLoader.add_multi_constructor("!", construct)
+    if not path.is_file():
+        raise ConfigError(f"template {path} does not exist (use --template PATH)")
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -242,7 +246,8 @@ def prepare(
         )
         assert loaded is not None and loaded.loader is not None
         module = importlib.util.module_from_spec(loaded)
-        loaded.loader.exec_module(module)
+        with contextlib.redirect_stdout(sys.stderr):  # import-time output is not the result either
+            loaded.loader.exec_module(module)
     finally:
         with contextlib.suppress(ValueError):
             sys.path.remove(str(spec.code_dir))

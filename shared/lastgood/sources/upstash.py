@@ -173,7 +173,8 @@ def probe(url: str, *, timeout_s: float, token: str | None = None) -> ProbeResul
         ok = reply in (b"PONG", "PONG")
         return ProbeResult("upstash", ok, watch.ms, None if ok else f"unexpected PING reply {reply!r}")
     except (UpstashError, ValueError) as exc:
-        return ProbeResult("upstash", False, watch.ms, f"{type(exc).__name__}: {exc}"[:300])
+        error = f"{type(exc).__name__}: {redact_text(str(exc), (token or '',))}"
+        return ProbeResult("upstash", False, watch.ms, error[:300])
 
 
 # --------------------------------------------------------------------------- key space access
