@@ -39,14 +39,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for name in names:
         try:
             result = prune_source(name, dry_run=dry_run)
-            results[name] = {
-                "kept": len(result.plan.keep),
-                "removed": len(result.plan.remove),
-                "dry_run": dry_run,
-            }
-        except LastgoodError as exc:
-            errors[name] = str(exc)
-            results[name] = {"error": str(exc)}
+        except Exception as exc:  # every source gets its run; the failures are raised below
+            errors[name] = str(exc)[:500]
+            results[name] = {"error": errors[name]}
+            logger.exception("prune failed", extra={"source": name})
+            continue
+        results[name] = {
+            "dry_run": dry_run,
+            "kept": len(result.plan.keep),
+            "removed": len(result.plan.remove),
+            "pruned": len(result.pruned),
+            "locked_backups": result.locked_backups,
+            "deleted_keys": result.deleted_keys,
+            "audit_key": result.audit_key,
+        }
     if errors:
         raise LastgoodError(f"prune failed for {', '.join(sorted(errors))}: {errors}")
     return {"sources": results}

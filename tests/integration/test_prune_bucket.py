@@ -2,49 +2,41 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from lastgood import aws
-from lastgood.errors import RetentionError
-from lastgood.manifest import BackupManifest, ObjectEntry
+from lastgood import audit, aws
+from lastgood.cli import main
+from lastgood.config import default_config_path, reset_config
 from lastgood.prune import PrunePartialFailure, prune_source
 from lastgood.retention import RetentionPolicy
+from lastgood.settings import get_settings, reset_settings
 from lastgood.store import BackupStore
+
+from tests.helpers.prune import make_backup as put_backup
 
 pytestmark = pytest.mark.devstack
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
-def make_backup(store, source, when, *, objects=2, pinned=False, complete=True):
-    backup_id = when.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
-    prefix = f"backups/{source}/{backup_id}/"
-    keys = [f"part-{i:04d}.bin" for i in range(objects)]
-
-    def put(key):
-        store.s3.put_object(Bucket=store.bucket, Key=prefix + key, Body=b"x")
-
-    with ThreadPoolExecutor(32) as pool:
-        list(pool.map(put, keys))
-    if complete:
-        manifest = BackupManifest.build(
-            backup_id=backup_id,
-            source=source,
-            engine="postgres",
-            started_at=when,
-            finished_at=when + timedelta(seconds=5),
-            objects=[ObjectEntry(key=k, bytes=1, sha256="0" * 64) for k in keys],
-            pinned=pinned,
-            pin_reason="before migration 7" if pinned else None,
-        )
-        store.s3.put_object(Bucket=store.bucket, Key=prefix + "manifest.json", Body=manifest.to_bytes())
-    return backup_id
+def make_backup(store, source, when, **kw):
+    return put_backup(store.s3, store.bucket, source, when, **kw)
 
 
 def ids(store, source):
     return {b.backup_id for b in store.list_backups(source)}
+
+
+def keys_under(store, prefix):
+    paginator = store.s3.get_paginator("list_objects_v2")
+    return sorted(
+        o["Key"]
+        for page in paginator.paginate(Bucket=store.bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+    )
 
 
 @pytest.fixture
@@ -53,102 +45,150 @@ def store(devstack):
 
 
 def test_dry_run_deletes_nothing_and_the_real_run_deletes_exactly_the_plan(store):
-    # Given six daily backups, one of them pinned
+    # Given six daily backups (one pinned), an incomplete one past the grace period, and a
+    # neighbouring source whose name shares the prefix
     source = f"prune-{uuid.uuid4().hex[:6]}"
-    made = [make_backup(store, source, NOW - timedelta(days=d), pinned=(d == 5)) for d in range(6)]
+    made = [
+        make_backup(store, source, NOW - timedelta(days=d), pinned=(d == 5), pin_reason="before migration 7")
+        for d in range(6)
+    ]
+    stale = make_backup(store, source, NOW - timedelta(days=2, hours=3), complete=False)
+    neighbour = make_backup(store, source + "-b", NOW - timedelta(days=9))
+    before = keys_under(store, "backups/")
     policy = RetentionPolicy.from_dict({"keep_last": 2})
-    # When planned with --dry-run
+    # When planned with dry_run
     dry = prune_source(source, store=store, policy=policy, dry_run=True, now=NOW)
-    # Then nothing is deleted, and the plan keeps the 2 newest plus the pinned one
-    assert ids(store, source) == set(made)
+    # Then nothing is deleted, and the plan keeps the 2 newest plus the pinned one, with reasons
+    assert keys_under(store, "backups/") == before
     planned_removed = {d.backup.backup_id for d in dry.plan.remove}
-    assert planned_removed == {made[2], made[3], made[4]}
-    pinned = next(d for d in dry.plan.keep if d.backup.backup_id == made[5])
-    assert pinned.reasons == ["pinned (before migration 7)"]
-    # When run for real
-    real = prune_source(source, store=store, policy=policy, now=NOW)
-    # Then exactly those backups (every object) are gone, nothing else
-    assert ids(store, source) == set(made) - planned_removed
-    left = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=f"backups/{source}/")["Contents"]
-    assert {o["Key"].split("/")[2] for o in left} == {made[0], made[1], made[5]}
-    assert real.deleted_keys == 3 * 3
+    assert planned_removed == {made[2], made[3], made[4], stale}
+    reasons = {d.backup.backup_id: d.reasons for d in dry.plan.keep}
+    assert reasons == {
+        made[0]: ["last snapshot"],
+        made[1]: ["last snapshot"],
+        made[5]: ["pinned (before migration 7)"],
+    }
+    assert dry.deleted_keys == 0 and dry.audit_key is None
+    # When run for real (manifests and data deletes recorded in the order they are sent)
+    sent = []
+    hooks = {
+        "before-call.s3.DeleteObject": lambda **_: sent.append("manifest"),
+        "before-call.s3.DeleteObjects": lambda **_: sent.append("batch"),
+    }
+    for event, hook in hooks.items():
+        store.s3.meta.events.register(event, hook)
+    try:
+        real = prune_source(source, store=store, policy=policy, now=NOW)
+    finally:
+        for event, hook in hooks.items():
+            store.s3.meta.events.unregister(event, hook)
+    # Then exactly those backups (every object) are gone, nothing else in the bucket changed
+    removed_prefixes = tuple(f"backups/{source}/{b}/" for b in planned_removed)
+    assert keys_under(store, "backups/") == [k for k in before if not k.startswith(removed_prefixes)]
+    assert ids(store, source) == {made[0], made[1], made[5]}
+    assert neighbour in ids(store, source + "-b")
+    # three manifests went first, one by one, then the data in one batch
+    assert sent == ["manifest", "manifest", "manifest", "batch"]
+    assert real.deleted_keys == 3 * 3 + 2
+    assert sorted(real.pruned) == sorted(planned_removed)
+    # and the audit record lists what was deleted
+    record = json.loads(store.s3.get_object(Bucket=store.bucket, Key=real.audit_key)["Body"].read())
+    assert real.audit_key.startswith("audit/prune/")
+    assert record["kind"] == "prune" and record["result"] == "ok" and record["source"] == source
+    assert sorted(record["pruned"]) == sorted(planned_removed)
+    assert record["deleted_keys"] == real.deleted_keys
+    assert any(r["id"] == record["id"] for r in audit.list_records(store.bucket, "prune", s3_client=store.s3))
 
 
 def test_a_pinned_backup_survives_any_policy(store):
     source = f"prune-{uuid.uuid4().hex[:6]}"
     pinned = make_backup(store, source, NOW - timedelta(days=400), pinned=True)
     newest = make_backup(store, source, NOW)
-    for raw in ({"keep_last": 1}, {"keep_hourly": 1}, {"keep_within": "1h"}, {"keep_yearly": 1}):
-        prune_source(source, store=store, policy=RetentionPolicy.from_dict(raw), now=NOW)
-        assert {pinned, newest} <= ids(store, source), raw
-
-
-def test_objects_are_deleted_in_batches_of_a_thousand_counted_at_the_client(store):
-    # Given 2 backups of 1,000 objects each (999 data objects + the manifest) and one to keep
-    # (10,000 keys → 10 requests is proven in tests/unit/test_prune_batches.py and `make bench`)
-    source = f"prune-{uuid.uuid4().hex[:6]}"
-    for d in range(2):
-        make_backup(store, source, NOW - timedelta(days=d + 1), objects=999)
-    keep = make_backup(store, source, NOW)
-    calls = []
-    store.s3.meta.events.register("before-call.s3.DeleteObjects", lambda **kw: calls.append(1))
-    try:
-        # When pruned to the newest backup
-        result = prune_source(
-            source, store=store, policy=RetentionPolicy.from_dict({"keep_last": 1}), force=True, now=NOW
-        )
-    finally:
-        store.s3.meta.events.unregister("before-call.s3.DeleteObjects")
-    # Then 2,000 keys went in 2 DeleteObjects requests (counted at the client)
-    assert result.deleted_keys == 2_000
-    assert len(calls) == result.requests == 2
-    assert ids(store, source) == {keep}
+    for raw in (
+        {"keep_last": 1},
+        {"keep_hourly": 1},
+        {"keep_within": "1h"},
+        {"keep_yearly": 1},
+        {"keep_within_daily": "1d"},
+    ):
+        make_backup(store, source, NOW - timedelta(days=30))  # something for the policy to remove
+        result = prune_source(source, store=store, policy=RetentionPolicy.from_dict(raw), now=NOW)
+        assert len(result.pruned) == 1, raw
+        assert ids(store, source) == {pinned, newest}, raw
 
 
 def test_a_partial_delete_failure_reports_the_keys_that_remain(store, monkeypatch):
     source = f"prune-{uuid.uuid4().hex[:6]}"
-    old = make_backup(store, source, NOW - timedelta(days=2))
+    old = make_backup(store, source, NOW - timedelta(days=2), objects=3)
     make_backup(store, source, NOW)
     real = store.s3.delete_objects
+    victims = []
 
     def flaky(**kwargs):
-        # fault injection: S3 answers InternalError for one key (a real bucket can do this)
+        # fault injection: S3 answers InternalError for one key of the batch (a real bucket can,
+        # moto cannot on demand); the other keys are really deleted
         victim = kwargs["Delete"]["Objects"][-1]["Key"]
+        victims.append(victim)
         kwargs["Delete"]["Objects"] = kwargs["Delete"]["Objects"][:-1]
         response = real(**kwargs)
         response.setdefault("Errors", []).append(
-            {"Key": victim, "Code": "InternalError", "Message": "try again"}
+            {"Key": victim, "Code": "InternalError", "Message": "We encountered an internal error."}
         )
         return response
 
     monkeypatch.setattr(store.s3, "delete_objects", flaky)
     with pytest.raises(PrunePartialFailure) as err:
         prune_source(source, store=store, policy=RetentionPolicy.from_dict({"keep_last": 1}), now=NOW)
-    remaining = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=f"backups/{source}/{old}/")["Contents"]
-    assert next(o["Key"] for o in remaining) in str(err.value)
+    # Then the error names exactly the key that remains, and why
+    remaining = keys_under(store, f"backups/{source}/{old}/")
+    assert remaining == victims
+    assert victims[0] in str(err.value) and "InternalError" in str(err.value)
     # and the half-pruned backup reads as incomplete (its manifest went first), never as valid
     assert {b.backup_id: b.status for b in store.list_backups(source)}[old] == "incomplete"
+    # and the audit record says partial, with the remaining key
+    records = audit.list_records(store.bucket, "prune", s3_client=store.s3)
+    mine = [r for r in records if r.get("source") == source]
+    assert mine[-1]["result"] == "partial" and mine[-1]["failed_keys"] == victims
 
 
-def test_a_listing_that_fails_half_way_deletes_nothing(store, monkeypatch):
-    source = f"prune-{uuid.uuid4().hex[:6]}"
-    made = {make_backup(store, source, NOW - timedelta(days=d)) for d in range(3)}
+def test_a_malformed_policy_is_a_clear_error_and_deletes_nothing(
+    store, devstack, tmp_path, monkeypatch, capsys
+):
+    # Given real-looking backups of the postgres source and a config whose policy is malformed
+    make_backup(store, "postgres", NOW - timedelta(days=40))
+    make_backup(store, "postgres", NOW - timedelta(days=41))
+    before = keys_under(store, "backups/")
+    config = json.loads(current_config_path().read_text())
+    for source in config["sources"]:
+        source["retention"] = {"keep_daily": -2, "keep_fortnightly": 1}
+    path = tmp_path / "bad-policy.json"
+    path.write_text(json.dumps(config))
+    monkeypatch.setenv("LASTGOOD_CONFIG", str(path))
+    reset_settings()
+    reset_config()
+    try:
+        # When pruned from the CLI (configured policy), and with a bad --keep flag
+        code = main(["--no-env-file", "prune", "--source", "postgres"])
+        err = capsys.readouterr().err
+        code_flags = main(["--no-env-file", "prune", "--source", "postgres", "--keep-daily", "-3"])
+        err_flags = capsys.readouterr().err
+        code_all = main(["--no-env-file", "prune"])
+        err_all = capsys.readouterr().err
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+        reset_config()
+    # Then each run names the problem, exits 9 (retention), and nothing was deleted
+    assert code == code_flags == code_all == 9
+    assert "sources.postgres.retention: unknown retention keys keep_fortnightly" in err
+    assert "--keep-* flags: keep_daily must be >= 0 (or -1 for unlimited), got -3" in err_flags
+    assert err_all.count("unknown retention keys") == len(config["sources"])
+    assert keys_under(store, "backups/") == before
 
-    def broken(*args, **kwargs):
-        raise ConnectionError("listing interrupted")
 
-    monkeypatch.setattr(store, "list_backups", broken)
-    with pytest.raises(ConnectionError):
-        prune_source(source, store=store, policy=RetentionPolicy.from_dict({"keep_last": 1}), now=NOW)
-    monkeypatch.undo()
-    assert ids(store, source) == made
-
-
-def test_a_malformed_policy_deletes_nothing(store, devstack):
-    from lastgood.prune import policy_for
-
-    with pytest.raises(RetentionError, match="unknown retention keys"):
-        policy_for("postgres", {"keep_dayly": 3})
+def current_config_path():
+    configured = get_settings().config_path
+    return Path(configured) if configured else default_config_path()
 
 
 def test_objects_under_object_lock_are_skipped_and_reported_not_errors(devstack):
@@ -159,15 +199,18 @@ def test_objects_under_object_lock_are_skipped_and_reported_not_errors(devstack)
     store = BackupStore(bucket, None, s3)
     source = "locked"
     old = make_backup(store, source, NOW - timedelta(days=3))
+    older = make_backup(store, source, NOW - timedelta(days=4))
     make_backup(store, source, NOW)
     until = datetime.now(UTC) + timedelta(days=1)
-    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=f"backups/{source}/{old}/")["Contents"]:
+    for key in keys_under(store, f"backups/{source}/{old}/"):
         s3.put_object_retention(
-            Bucket=bucket, Key=obj["Key"], Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until}
+            Bucket=bucket, Key=key, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until}
         )
     # When pruned
     result = prune_source(source, store=store, policy=RetentionPolicy.from_dict({"keep_last": 1}), now=NOW)
-    # Then the locked objects are reported as skipped, not as a failure
+    # Then the locked backup is reported as skipped, not as a failure, and the other one is pruned
     assert result.locked_backups == [old] and not result.failed
-    assert result.deleted_keys == 0
-    assert old in {b.backup_id for b in store.list_backups(source)}
+    assert result.pruned == [older]
+    assert old in ids(store, source) and older not in ids(store, source)
+    locked = next(d for d in result.plan.remove if d.backup.backup_id == old)
+    assert locked.reasons[-1].startswith("Object Lock until ")

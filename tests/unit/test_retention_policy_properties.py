@@ -12,7 +12,8 @@ from lastgood.retention import BackupInfo, RetentionPolicy, Within, plan
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
-counts = st.integers(min_value=0, max_value=6)
+counts = st.integers(min_value=-1, max_value=6)
+windows = st.one_of(st.none(), st.sampled_from(["1h", "36h", "2d", "7d", "1m", "1m14d", "1y6m"]))
 policies = st.fixed_dictionaries(
     {
         "keep_last": counts,
@@ -20,19 +21,21 @@ policies = st.fixed_dictionaries(
         "keep_daily": counts,
         "keep_weekly": counts,
         "keep_monthly": counts,
-    }
+        "keep_yearly": st.integers(min_value=0, max_value=3),
+    },
+    optional={"keep_within": windows, "keep_within_daily": windows, "keep_within_weekly": windows},
 ).filter(lambda p: any(p.values()))
+# hours before NOW (negative: dated in the future, e.g. clock skew); equal times are allowed
 backups = st.lists(
-    st.tuples(st.integers(min_value=0, max_value=24 * 400), st.booleans(), st.booleans()),
+    st.tuples(st.integers(min_value=-48, max_value=24 * 800), st.booleans(), st.booleans()),
     min_size=1,
     max_size=60,
-    unique_by=lambda t: t[0],
 )
 
 
 def build(raw):
     return [
-        BackupInfo(f"b{i}", NOW - timedelta(hours=h), complete=True, pinned=pinned, verified=verified)
+        BackupInfo(f"b{i:02d}", NOW - timedelta(hours=h), complete=True, pinned=pinned, verified=verified)
         for i, (h, pinned, verified) in enumerate(raw)
     ]
 
@@ -48,10 +51,11 @@ def test_never_removes_a_pinned_backup_the_newest_or_the_newest_verified(policy,
     result = plan(items, RetentionPolicy.from_dict(policy), NOW, force=True)
     kept = kept_ids(result)
     assert {b.backup_id for b in items if b.pinned} <= kept
-    assert max(items, key=lambda b: b.time).backup_id in kept
+    newest = max(b.time for b in items)
+    assert {b.backup_id for b in items if b.time == newest} & kept
     verified = [b for b in items if b.verified]
     if verified:
-        assert max(verified, key=lambda b: b.time).backup_id in kept
+        assert max(verified, key=lambda b: (b.time, b.backup_id)).backup_id in kept
     for decision in result.keep:
         assert decision.reasons  # every kept backup says why
 
@@ -72,12 +76,29 @@ def test_planning_is_idempotent(policy, raw):
     policies,
     backups,
     st.sampled_from(["keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly"]),
+    st.integers(min_value=1, max_value=5),
 )
-def test_raising_a_count_never_removes_what_was_kept(policy, raw, rule):
+def test_raising_a_count_never_removes_what_was_kept(policy, raw, rule, more):
     items = build(raw)
     before = plan(items, RetentionPolicy.from_dict(policy), NOW, force=True)
-    after = plan(items, RetentionPolicy.from_dict({**policy, rule: policy[rule] + 1}), NOW, force=True)
+    raised = -1 if policy[rule] == -1 else policy[rule] + more
+    after = plan(items, RetentionPolicy.from_dict({**policy, rule: raised}), NOW, force=True)
     assert kept_ids(before) <= kept_ids(after)
+    # and -1 (unlimited) keeps at least as much as any count
+    unlimited = plan(items, RetentionPolicy.from_dict({**policy, rule: -1}), NOW, force=True)
+    assert kept_ids(after) <= kept_ids(unlimited)
+
+
+@settings(max_examples=100, deadline=None)
+@given(backups, st.sampled_from(["1h", "36h", "2d", "1m", "1y6m"]))
+def test_keep_within_keeps_exactly_the_backups_inside_the_window_of_the_newest(raw, window):
+    items = build(raw)
+    result = plan(items, RetentionPolicy.from_dict({"keep_within": window}), NOW, force=True)
+    newest = max((b.time for b in items if b.time <= NOW), default=None)
+    within = Within.parse(window)
+    for decision in result.decisions:
+        inside = newest is None or decision.backup.time > within.subtract_from(newest)
+        assert (f"within {window}" in decision.reasons) == inside
 
 
 def test_an_empty_policy_is_refused():

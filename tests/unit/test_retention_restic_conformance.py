@@ -1,10 +1,11 @@
 """Retention matches restic `forget` (internal/data/snapshot_policy.go).
 
-`tests/fixtures/restic/policy_cases.json` holds restic's own test snapshots and its golden
-files (testdata/policy_keep_snapshots_N) for every policy lastgood supports (tag and
-within-<bucket> policies omitted); it was extracted from restic at the commit it names.
-The seed policies over a 400-day hourly timeline are checked against an independent
-bucket oracle written from the documented semantics.
+`tests/fixtures/restic/policy_cases.json` holds restic's own ApplyPolicy test snapshots and
+its golden files (testdata/policy_keep_snapshots_N) for every policy lastgood supports (tag
+policies and the empty policy left out), extracted by `extract_testdata.py` from restic at the
+commit it names. The seed policies over a 400-day hourly timeline are checked against an
+independent model written from the documented semantics (tests/helpers/retention.py); the
+real restic binary's answers are checked in test_retention_restic_binary.py.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from lastgood.retention import RetentionPolicy, apply_policy
+
+from tests.helpers.retention import restic_model
 
 FIXTURE = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "restic" / "policy_cases.json").read_text()
@@ -41,33 +44,6 @@ def test_restic_golden_cases_keep_the_same_snapshots_for_the_same_reasons(case):
 HOURLY_400_DAYS = [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(400 * 24)]
 
 
-def oracle(times, policy):
-    """Independent restic model: per rule, the newest time in each of the N newest buckets,
-    plus the oldest time when fewer than N buckets exist."""
-    keys = {
-        "keep_hourly": lambda t: (t.year, t.month, t.day, t.hour),
-        "keep_daily": lambda t: (t.year, t.month, t.day),
-        "keep_weekly": lambda t: t.isocalendar()[:2],
-        "keep_monthly": lambda t: (t.year, t.month),
-        "keep_yearly": lambda t: t.year,
-    }
-    kept = set()
-    newest_first = sorted(times, reverse=True)
-    for rule, key in keys.items():
-        n = policy.get(rule, 0)
-        if not n:
-            continue
-        seen = []
-        for t in newest_first:
-            if not seen or key(t) != seen[-1][0]:
-                seen.append((key(t), t))
-        chosen = seen if n == -1 else seen[:n]
-        kept.update(t for _, t in chosen)
-        if n == -1 or len(seen) < n:
-            kept.add(newest_first[-1])
-    return kept
-
-
 @pytest.mark.parametrize(
     "policy",
     [
@@ -81,7 +57,7 @@ def oracle(times, policy):
 def test_seed_policies_over_400_days_of_hourly_backups(policy):
     reasons = apply_policy(HOURLY_400_DAYS, RetentionPolicy.from_dict(policy))
     kept = {t for t, r in zip(HOURLY_400_DAYS, reasons, strict=True) if r}
-    assert kept == oracle(HOURLY_400_DAYS, policy)
+    assert kept == restic_model(HOURLY_400_DAYS, policy)
 
 
 def test_seed_000_keeps_exactly_the_last_24_hours():

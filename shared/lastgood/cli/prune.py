@@ -8,6 +8,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+COUNT_FLAGS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+WITHIN_BUCKETS = ("hourly", "daily", "weekly", "monthly", "yearly")
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -18,44 +21,54 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Refuses an empty policy, a plan removing every complete backup, or more than "
             "PRUNE_MAX_REMOVE_SHARE (0.5) of them at once unless --force. --simulate FILE prints the "
             "plan for one ISO-8601 UTC time per line (- for stdin) without touching any bucket. "
-            "Exit 0 ok, 9 refused or partially failed."
+            "Exit 0 ok, 2 bad input, 9 refused (bad or empty policy, guard) or partially failed."
         ),
     )
     p.add_argument("--source", help="one source (default: every configured source)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, delete nothing")
     p.add_argument("--json", action="store_true")
     p.add_argument("--force", action="store_true", help="allow removing more than the max share at once")
-    for rule in ("last", "hourly", "daily", "weekly", "monthly", "yearly"):
+    for rule in COUNT_FLAGS:
         p.add_argument(
-            f"--keep-{rule}", type=int, metavar="N", help=f"keep the newest of N {rule} buckets (-1: all)"
+            f"--keep-{rule}",
+            type=int,
+            metavar="N",
+            help="keep the N newest backups (-1: all)"
+            if rule == "last"
+            else f"keep the newest backup of each of the N newest {rule} buckets (UTC; -1: all)",
         )
     p.add_argument(
         "--keep-within",
         metavar="DURATION",
         help="keep everything within DURATION of the newest (2d, 36h, 1y6m)",
     )
+    for rule in WITHIN_BUCKETS:
+        p.add_argument(
+            f"--keep-within-{rule}",
+            metavar="DURATION",
+            help=f"keep the newest backup of every {rule} bucket within DURATION of the newest backup",
+        )
     p.add_argument("--simulate", metavar="FILE", help="timestamps file (or -) to explain the policy for")
     p.add_argument("--now", help="ISO time for --simulate (default: now)")
     p.set_defaults(func=run)
 
 
 def _policy_flags(args: argparse.Namespace) -> dict[str, Any] | None:
-    flags = {
-        f"keep_{r}": getattr(args, f"keep_{r}")
-        for r in ("last", "hourly", "daily", "weekly", "monthly", "yearly")
-    }
+    flags: dict[str, Any] = {f"keep_{r}": getattr(args, f"keep_{r}") for r in COUNT_FLAGS}
     flags["keep_within"] = args.keep_within
+    for rule in WITHIN_BUCKETS:
+        flags[f"keep_within_{rule}"] = getattr(args, f"keep_within_{rule}")
     given = {k: v for k, v in flags.items() if v is not None}
     return given or None
 
 
-def _parse_time(text: str) -> datetime:
+def _parse_time(text: str, where: str) -> datetime:
     from lastgood.errors import ConfigError
 
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"not an ISO-8601 time: {text.strip()!r}") from None
+        raise ConfigError(f"{where}: not an ISO-8601 time: {text.strip()!r}") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -63,9 +76,12 @@ def _print_plan(source: str, decisions: list[Any], dry_run: bool) -> None:
     kept = [d for d in decisions if d.keep]
     removed = [d for d in decisions if not d.keep]
     sys.stdout.write(f"{source}: keep {len(kept)}, remove {len(removed)}{' (dry run)' if dry_run else ''}\n")
+    width = max((len(d.backup.backup_id) for d in decisions), default=0)
+    sys.stdout.write(f"  {'ACTION':<6} {'BACKUP':<{width}} {'TIME':<20}  WHY\n")
     for d in decisions:
-        mark = "keep  " if d.keep else "remove"
-        sys.stdout.write(f"  {mark} {d.backup.backup_id:<26} {d.as_dict()['time']}  {', '.join(d.reasons)}\n")
+        mark = "keep" if d.keep else "remove"
+        why = ", ".join(d.reasons) if d.keep else (d.removal or "")
+        sys.stdout.write(f"  {mark:<6} {d.backup.backup_id:<{width}} {d.as_dict()['time']:<20}  {why}\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,10 +106,15 @@ def run(args: argparse.Namespace) -> int:
                 text = Path(args.simulate).read_text(encoding="utf-8")
             except OSError as exc:
                 raise RetentionError(f"--simulate {args.simulate}: {exc.strerror}") from None
-        times = [_parse_time(line) for line in text.splitlines() if line.strip()]
-        now = _parse_time(args.now) if args.now else datetime.now(UTC)
+        name = "stdin" if args.simulate == "-" else args.simulate
+        times = [
+            _parse_time(line, f"{name} line {number}")
+            for number, line in enumerate(text.splitlines(), 1)
+            if line.strip()
+        ]
+        now = _parse_time(args.now, "--now") if args.now else datetime.now(UTC)
         simulated = simulate(times, policy, now)
-        by_index = {int(d.backup.backup_id[1:]): d for d in simulated.decisions}
+        by_index = {int(d.backup.backup_id[1:]) - 1: d for d in simulated.decisions}
         if args.json:
             doc = [
                 {
@@ -110,13 +131,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from lastgood.config import get_config
+    from lastgood.errors import LastgoodError
     from lastgood.prune import policy_for, prune_source
 
     sources = [args.source] if args.source else [s.name for s in get_config().sources]
     results = []
+    failures: list[LastgoodError] = []
     for name in sources:
-        policy = policy_for(name, flags)
-        result = prune_source(name, policy=policy, dry_run=args.dry_run, force=args.force)
+        try:
+            policy = policy_for(name, flags)
+            result = prune_source(name, policy=policy, dry_run=args.dry_run, force=args.force)
+        except LastgoodError as exc:
+            # one source's refusal must not stop the others; the exit code still says it failed
+            if len(sources) == 1:
+                raise
+            sys.stderr.write(f"lastgood: prune {name}: {exc}\n")
+            failures.append(exc)
+            continue
         results.append(result)
         if not args.json:
             sys.stdout.write(f"policy {policy.describe()}\n")
@@ -131,4 +162,4 @@ def run(args: argparse.Namespace) -> int:
                 )
     if args.json:
         sys.stdout.write(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
-    return 0
+    return max((exc.exit_code for exc in failures), default=0)
