@@ -1,0 +1,168 @@
+"""Regenerate vs a plain pymongo drain + json.dumps of the same query, and the loader's latencies.
+
+The issue asks for 100k documents; the default run uses `DOCS` times BENCH_SCALE (BENCH_SCALE=5
+gives 100k) so that `make bench` stays within a few minutes on 2 cores; the row says
+which size was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench.common import ROOT, Context, percentile, scaled, timed
+from bench.data import BENCH_COLLECTION, generate_mongo
+
+DOCS = 20_000
+SMALL = 300  # the size of the seed's prompts dataset (296)
+WARM_HITS = 1000
+LIVE_READS = 30
+
+CHILD = """
+import json, time
+from lastgood.regenerate import regenerate
+
+def hwm_mb():  # this process's own peak (ru_maxrss would start at the parent's RSS)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+
+t = time.perf_counter()
+report = regenerate(["bench"])
+print(json.dumps({"seconds": time.perf_counter() - t, "status": report.outcomes[0].status,
+                  "rss_mb": hwm_mb()}))
+"""
+
+
+def _bench_config(ctx: Context) -> str:
+    config = json.loads((ROOT / "shared" / "lastgood" / "config" / "default.json").read_text())
+    config["datasets"] += [
+        {"name": "bench", "collection": BENCH_COLLECTION, "sort": [["_id", 1]], "min_count": 1},
+        {"name": "bench-small", "collection": "bench_small", "sort": [["_id", 1]], "min_count": 1},
+    ]
+    path = ctx.scratch / "bench-config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def _reload() -> None:
+    from lastgood import aws, loader
+    from lastgood.config import reset_config
+    from lastgood.settings import reset_settings
+
+    reset_settings()
+    reset_config()
+    aws.reset_clients()
+    loader.clear_cache()
+
+
+def run(ctx: Context) -> None:
+    from pymongo import MongoClient
+
+    uri, db_name = ctx.env["MONGODB_URI"], ctx.env["MONGODB_DB_NAME"]
+    docs = scaled(DOCS)
+    generate_mongo(uri, db_name, docs)
+    generate_mongo(uri, db_name, SMALL, collection="bench_small")
+    previous = os.environ.get("LASTGOOD_CONFIG")
+    os.environ["LASTGOOD_CONFIG"] = _bench_config(ctx)
+    _reload()
+    try:
+        _regenerate(ctx, uri, db_name, docs, MongoClient)
+        _loader(ctx, docs)
+    finally:
+        if previous is None:
+            os.environ.pop("LASTGOOD_CONFIG", None)
+        else:
+            os.environ["LASTGOOD_CONFIG"] = previous
+        _reload()
+
+
+def _regenerate(ctx: Context, uri: str, db_name: str, docs: int, client_class: Any) -> None:
+    from lastgood.regenerate import regenerate
+
+    client = client_class(uri)
+    try:
+
+        def native() -> int:
+            items = list(client[db_name][BENCH_COLLECTION].find({}, sort=[("_id", 1)]))
+            return len(json.dumps(items, default=str, sort_keys=True, ensure_ascii=False).encode())
+
+        timed(native)  # warm the server's cache for both sides
+        native_s, body_bytes = timed(native)
+    finally:
+        client.close()
+    ours_s, report = timed(lambda: regenerate(["bench"]))
+    outcome = report.outcomes[0]
+    ratio = ours_s / native_s
+    ctx.results.add(
+        f"Regenerate {docs} docs vs pymongo drain + json.dumps (time)",
+        ratio,
+        "×",
+        "≤ 1.3",
+        ratio <= 1.3 and outcome.status == "published",
+        f"drain+dumps {native_s:.2f}s ({body_bytes / 1e6:.1f} MB), regenerate {ours_s:.2f}s "
+        f"({outcome.status}: canonical JSON, guards, version + live (If-Match) + last-good writes, "
+        f"invalidation)" + ("" if docs >= 100_000 else f"; issue size 100k = BENCH_SCALE={100_000 / DOCS:g}"),
+        "regenerate",
+    )
+    env = {**os.environ, "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    proc = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        ctx.results.not_measured("Regenerate peak RSS", proc.stderr[-200:], "regenerate")
+        return
+    child = json.loads(proc.stdout.strip().splitlines()[-1])
+    ctx.results.add(
+        f"Regenerate peak RSS ({docs} docs, fresh process)",
+        child["rss_mb"],
+        " MB",
+        "reported (no goal)",
+        None,
+        f"a second run ({child['status']}: query + render + hash, no write) in {child['seconds']:.2f}s",
+        "regenerate",
+    )
+
+
+def _loader(ctx: Context, docs: int) -> None:
+    from lastgood import loader
+    from lastgood.regenerate import regenerate
+
+    small = regenerate(["bench-small"]).outcomes[0]
+    if small.status not in ("published", "unchanged"):
+        raise RuntimeError(f"bench-small not published: {small.status} {small.reason}")
+    loader.clear_cache()
+    loader.load("bench-small")
+    warm = []
+    for _ in range(WARM_HITS):
+        t = time.perf_counter()
+        hit = loader.load("bench-small")
+        warm.append((time.perf_counter() - t) * 1000)
+    assert hit.layer == "memory"
+    ctx.results.add(
+        "Loader warm-cache hit p50 (p99 in detail)",
+        percentile(warm, 50),
+        " ms",
+        "reported (no goal)",
+        None,
+        f"p99 {percentile(warm, 99):.4f} ms over {WARM_HITS} hits ({SMALL} items)",
+        "loader",
+    )
+    for name, size in (("bench-small", SMALL), ("bench", docs)):
+        live = []
+        for _ in range(LIVE_READS if size <= SMALL else max(5, LIVE_READS // 3)):
+            loader.clear_cache()
+            t = time.perf_counter()
+            ds = loader.load(name)
+            live.append((time.perf_counter() - t) * 1000)
+        ctx.results.add(
+            f"Loader live read p50, {size} items (p99 in detail)",
+            percentile(live, 50),
+            " ms",
+            "reported (no goal)",
+            None,
+            f"p99 {percentile(live, 99):.1f} ms over {len(live)} cold-cache reads answered by `{ds.layer}` "
+            "(S3 GET + JSON parse + min_count/schema check)",
+            "loader",
+        )
