@@ -86,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _context(env: dict[str, str], scratch: Path, results: Results) -> Context:
     os.environ.update(env)
-    from lastgood import aws
-    from lastgood.config import reset_config
-    from lastgood.settings import reset_settings
-    from lastgood.store import BackupStore
+    from lastgood.backups.store import BackupStore
+    from lastgood.core import aws
+    from lastgood.core.config import reset_config
+    from lastgood.core.settings import reset_settings
 
     reset_settings()
     reset_config()

@@ -73,7 +73,7 @@ class Context:
     """What a bench area needs: the devstack env, a BackupStore, a scratch dir, the results."""
 
     env: dict[str, str]
-    store: Any  # lastgood.store.BackupStore
+    store: Any  # lastgood.backups.store.BackupStore
     scratch: Path
     results: Results
 
@@ -122,6 +122,6 @@ def percentile(samples: list[float], q: int) -> float:
 
 
 def pg_bin(tool: str) -> str:
-    from lastgood.sources.postgres import pg_bin_dir
+    from lastgood.engines.postgres import pg_bin_dir
 
     return str(pg_bin_dir() / tool)

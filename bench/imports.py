@@ -59,7 +59,7 @@ print(json.dumps([time.process_time() - c, time.perf_counter() - t]))
 RUN_PRUNE = """
 import json, sys
 from pathlib import Path
-from lastgood.invoke import invoke
+from lastgood.cli.invoker import invoke
 error = None
 try:
     invoke("prune", Path("events/prune-postgres-dry-run.json"))
@@ -69,7 +69,7 @@ print(json.dumps({"error": error, "loaded": sorted({n.split(".")[0] for n in sys
 """
 RUN_LOADER = """
 import json, sys
-from lastgood.loader import load
+from lastgood.site.loader import load
 ds = load(sys.argv[1])
 print(json.dumps({"layer": ds.layer, "items": len(ds), "loaded": sorted({n.split(".")[0] for n in sys.modules})}))
 """

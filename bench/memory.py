@@ -52,7 +52,7 @@ def poll():
         done.wait(0.02)
 
 threading.Thread(target=poll, daemon=True).start()
-from lastgood.backup import run_backup
+from lastgood.backups.run import run_backup
 t = time.perf_counter()
 r = run_backup("postgres", on_demand=True)
 seconds = time.perf_counter() - t

@@ -12,9 +12,9 @@ DOCS = 30_000  # ~11 MB of BSON at BENCH_SCALE=1
 
 def run(ctx: Context) -> None:
     from bson.raw_bson import RawBSONDocument
-    from lastgood.backup import run_backup
-    from lastgood.restore import restore_backup
-    from lastgood.sources.mongodb import ENGINE
+    from lastgood.backups.restore import restore_backup
+    from lastgood.backups.run import run_backup
+    from lastgood.engines.mongodb import ENGINE
     from pymongo import MongoClient
 
     uri, db_name = ctx.env["MONGODB_URI"], ctx.env["MONGODB_DB_NAME"]

@@ -13,9 +13,9 @@ ROWS = 200_000  # ~45 MB table, ~20 MB custom-format dump at BENCH_SCALE=1
 
 
 def run(ctx: Context) -> None:
-    from lastgood.backup import run_backup
-    from lastgood.restore import restore_backup
-    from lastgood.sources.postgres import ENGINE
+    from lastgood.backups.restore import restore_backup
+    from lastgood.backups.run import run_backup
+    from lastgood.engines.postgres import ENGINE
 
     url = ctx.env["DATABASE_URL"]
     rows = scaled(ROWS)

@@ -21,7 +21,7 @@ def run(ctx: Context) -> None:
 
 
 def _planning(ctx: Context) -> None:
-    from lastgood.retention import BackupInfo, RetentionPolicy, plan
+    from lastgood.backups.retention import BackupInfo, RetentionPolicy, plan
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     backups = [BackupInfo(f"b{i}", now - timedelta(minutes=5 * i)) for i in range(PLAN_BACKUPS)]
@@ -42,10 +42,10 @@ def _planning(ctx: Context) -> None:
 
 
 def _deleting(ctx: Context) -> None:
-    from lastgood.manifest import BackupManifest, ObjectEntry, new_backup_id
-    from lastgood.prune import prune_source
-    from lastgood.retention import RetentionPolicy
-    from lastgood.store import object_key
+    from lastgood.backups.manifest import BackupManifest, ObjectEntry, new_backup_id
+    from lastgood.backups.prune import prune_source
+    from lastgood.backups.retention import RetentionPolicy
+    from lastgood.backups.store import object_key
 
     store = ctx.store
     now = datetime.now(UTC).replace(microsecond=0)

@@ -24,7 +24,7 @@ LIVE_READS = 30
 
 CHILD = """
 import json, time
-from lastgood.regenerate import regenerate
+from lastgood.site.regenerate import regenerate
 
 def hwm_mb():  # this process's own peak (ru_maxrss would start at the parent's RSS)
     with open("/proc/self/status") as status:
@@ -49,9 +49,10 @@ def _bench_config(ctx: Context) -> str:
 
 
 def _reload() -> None:
-    from lastgood import aws, loader
-    from lastgood.config import reset_config
-    from lastgood.settings import reset_settings
+    from lastgood.core import aws
+    from lastgood.core.config import reset_config
+    from lastgood.core.settings import reset_settings
+    from lastgood.site import loader
 
     reset_settings()
     reset_config()
@@ -81,7 +82,7 @@ def run(ctx: Context) -> None:
 
 
 def _regenerate(ctx: Context, uri: str, db_name: str, docs: int, client_class: Any) -> None:
-    from lastgood.regenerate import regenerate
+    from lastgood.site.regenerate import regenerate
 
     client = client_class(uri)
     try:
@@ -126,8 +127,8 @@ def _regenerate(ctx: Context, uri: str, db_name: str, docs: int, client_class: A
 
 
 def _loader(ctx: Context, docs: int) -> None:
-    from lastgood import loader
-    from lastgood.regenerate import regenerate
+    from lastgood.site import loader
+    from lastgood.site.regenerate import regenerate
 
     small = regenerate(["bench-small"]).outcomes[0]
     if small.status not in ("published", "unchanged"):

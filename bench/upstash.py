@@ -12,8 +12,8 @@ SCAN_COUNT = "500"  # the engine's default SCAN page (option scan_count): same r
 
 
 def run(ctx: Context) -> None:
-    from lastgood.backup import run_backup
-    from lastgood.sources.upstash import UpstashRest
+    from lastgood.backups.run import run_backup
+    from lastgood.engines.upstash import UpstashRest
 
     keys = scaled(KEYS)
     generate_redis(ctx.env["REDIS_URL"], keys)

@@ -34,9 +34,9 @@ _startup_report: list[str] = []
 
 
 def _reset_caches() -> None:
-    from lastgood.aws import reset_clients
-    from lastgood.config import reset_config
-    from lastgood.settings import reset_settings
+    from lastgood.core.aws import reset_clients
+    from lastgood.core.config import reset_config
+    from lastgood.core.settings import reset_settings
 
     reset_settings()
     reset_config()

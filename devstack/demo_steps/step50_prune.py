@@ -53,7 +53,7 @@ def prune_history(ctx: DemoContext) -> None:
         "Prune real postgres backups: a history at chosen times, one pinned; dry run, then the real run"
     )
     import boto3
-    from lastgood.manifest import BackupManifest
+    from lastgood.backups.manifest import BackupManifest
 
     env = ctx.stack.env
     s3 = boto3.client(

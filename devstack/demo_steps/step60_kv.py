@@ -14,9 +14,9 @@ PREFIX = "demo:kv:"
 @contextmanager
 def _devstack_env(ctx: DemoContext) -> Iterator[None]:
     """Run lastgood in this process against the devstack (restoring the environment after)."""
-    from lastgood.aws import reset_clients
-    from lastgood.kv import reset_kv
-    from lastgood.settings import reset_settings
+    from lastgood.core.aws import reset_clients
+    from lastgood.core.settings import reset_settings
+    from lastgood.kv.client import reset_kv
 
     saved = dict(os.environ)
     os.environ.update(ctx.stack.env)
@@ -34,7 +34,7 @@ def _devstack_env(ctx: DemoContext) -> Iterator[None]:
 
 
 def run(ctx: DemoContext) -> None:
-    from lastgood.kv import get_kv
+    from lastgood.kv.client import get_kv
 
     ctx.section("Resilient KV: Upstash rate limit → MongoDB fallback → resync")
     with _devstack_env(ctx):

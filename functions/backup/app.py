@@ -11,9 +11,9 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lastgood.backup import run_backup
-from lastgood.errors import ConfigError
-from lastgood.observability import logger, metrics, tracer
+from lastgood.backups.run import run_backup
+from lastgood.core.errors import ConfigError
+from lastgood.core.observability import logger, metrics, tracer
 
 SAFETY_MARGIN_S = 30
 

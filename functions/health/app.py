@@ -13,10 +13,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lastgood.errors import ConfigError
-from lastgood.health import run_checks
-from lastgood.observability import logger, metrics, tracer
-from lastgood.settings import get_secret
+from lastgood.core.errors import ConfigError
+from lastgood.core.observability import logger, metrics, tracer
+from lastgood.core.settings import get_secret
+from lastgood.monitoring.health import run_checks
 
 app = APIGatewayHttpResolver()
 

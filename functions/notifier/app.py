@@ -12,8 +12,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lastgood.alerts import post_to_slack
-from lastgood.observability import logger, metrics, tracer
+from lastgood.core.observability import logger, metrics, tracer
+from lastgood.monitoring.alerts import post_to_slack
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)

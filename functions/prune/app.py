@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lastgood.config import get_config
-from lastgood.errors import ConfigError, LastgoodError
-from lastgood.observability import logger, metrics, tracer
-from lastgood.prune import prune_source
+from lastgood.backups.prune import prune_source
+from lastgood.core.config import get_config
+from lastgood.core.errors import ConfigError, LastgoodError
+from lastgood.core.observability import logger, metrics, tracer
 
 
 def parse_event(event: Any) -> tuple[list[str], bool]:

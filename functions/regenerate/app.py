@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lastgood.errors import ConfigError, SourceUnavailable
-from lastgood.observability import logger, metrics, tracer
-from lastgood.regenerate import regenerate
+from lastgood.core.errors import ConfigError, SourceUnavailable
+from lastgood.core.observability import logger, metrics, tracer
+from lastgood.site.regenerate import regenerate
 
 
 def parse_event(event: Any) -> list[str] | None:

@@ -11,8 +11,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lastgood import summary
-from lastgood.observability import logger, metrics, tracer
+from lastgood.core.observability import logger, metrics, tracer
+from lastgood.monitoring import summary
 from pydantic import BaseModel, ConfigDict
 
 

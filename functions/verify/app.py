@@ -15,9 +15,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lastgood.errors import ConfigError, RestoreError
-from lastgood.observability import logger, metrics, tracer
-from lastgood.verify import run_drills
+from lastgood.backups.verify import run_drills
+from lastgood.core.errors import ConfigError, RestoreError
+from lastgood.core.observability import logger, metrics, tracer
 
 
 def parse_event(event: Any) -> list[str] | None:

@@ -9,9 +9,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from lastgood.errors import ConfigError
-from lastgood.manifest import iso_z
-from lastgood.store import BackupStore
+from lastgood.backups.manifest import iso_z
+from lastgood.backups.store import BackupStore
+from lastgood.core.errors import ConfigError
 
 from tests.helpers.events import load_event
 
@@ -65,7 +65,7 @@ def test_malformed_events_fail_with_a_clear_error(handler, lambda_context, event
 
 @pytest.mark.parametrize("name", ["backup-mongodb-schedule.json", "backup-upstash-schedule.json"])
 def test_every_source_has_a_schedule_event_naming_a_configured_source(name):
-    from lastgood.config import get_config
+    from lastgood.core.config import get_config
 
     event = load_event(name)
     source, slot = _handler_module().parse_event(event)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.devstack
 
 
 def test_backup_age_is_emitted_for_sources_with_a_backup_and_reported_against_the_rpo(capsys, clean_aws):
-    from lastgood.backup import run_backup
+    from lastgood.backups.run import run_backup
 
     # Given a fresh bucket with one postgres backup only
     run_backup("postgres", on_demand=True)

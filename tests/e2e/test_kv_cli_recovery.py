@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from lastgood.cli import main
-from lastgood.kv import reset_kv
+from lastgood.kv.client import reset_kv
 
 from tests.helpers.kv_alerts import fresh_kv, valkey
 

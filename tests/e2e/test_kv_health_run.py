@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from lastgood.kv import reset_kv
+from lastgood.kv.client import reset_kv
 
 from tests.helpers.events import load_event
 from tests.helpers.kv_alerts import fresh_kv, load_handler, valkey

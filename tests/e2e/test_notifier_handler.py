@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from lastgood.settings import reset_settings
+from lastgood.core.settings import reset_settings
 
 from tests.helpers.events import load_event
 from tests.helpers.kv_alerts import closed_port_url, load_handler, webhook_server

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.devstack
 
 def test_the_scheduled_prune_plans_every_configured_source(capsys, devstack):
     # Given a real backup of the postgres source
-    from lastgood.backup import run_backup
+    from lastgood.backups.run import run_backup
 
     run_backup("postgres", on_demand=True)
     capsys.readouterr()  # drop the backup's own metrics output

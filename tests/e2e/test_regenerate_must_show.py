@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from lastgood.errors import SourceUnavailable
-from lastgood.invoke import invoke
-from lastgood.publish import live_key
+from lastgood.cli.invoker import invoke
+from lastgood.core.errors import SourceUnavailable
+from lastgood.site.publish import live_key
 
 from tests.helpers.events import event_path
 from tests.helpers.regenerate import (

@@ -13,7 +13,7 @@ import os
 import time
 
 import pytest
-from lastgood import loader
+from lastgood.site import loader
 from pymongo import MongoClient
 
 from tests.helpers.regenerate import bucket, s3

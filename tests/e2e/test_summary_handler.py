@@ -6,10 +6,10 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lastgood import aws
+from lastgood.backups.manifest import BackupManifest, ObjectEntry, iso_z, new_backup_id
+from lastgood.backups.store import BackupStore, manifest_key, verification_key
 from lastgood.cli import main
-from lastgood.manifest import BackupManifest, ObjectEntry, iso_z, new_backup_id
-from lastgood.store import BackupStore, manifest_key, verification_key
+from lastgood.core import aws
 
 from tests.helpers.events import load_event
 from tests.helpers.kv_alerts import drain_queue, load_handler
@@ -92,8 +92,8 @@ def test_summary_is_sent_even_when_everything_is_fine(clean_aws, lambda_context,
 
         json.dump(config, handle)
     monkeypatch.setenv("LASTGOOD_CONFIG", path)
-    from lastgood.config import reset_config
-    from lastgood.settings import reset_settings
+    from lastgood.core.config import reset_config
+    from lastgood.core.settings import reset_settings
 
     reset_settings()
     reset_config()

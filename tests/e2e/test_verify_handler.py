@@ -7,7 +7,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from lastgood.errors import RestoreError
+from lastgood.core.errors import RestoreError
 
 from tests.helpers.events import load_event
 from tests.helpers.restore import backup_now, flipped_byte, object_keys
@@ -56,7 +56,7 @@ def test_a_failing_drill_raises_after_every_source_ran(backups, lambda_context, 
     # Given the newest mongodb backup corrupted by one byte
     key = object_keys("mongodb", backups["mongodb"])[0]
     ran: list[str] = []
-    import lastgood.verify as verify
+    import lastgood.backups.verify as verify
 
     real = verify.run_drill
 

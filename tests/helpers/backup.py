@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 from botocore.exceptions import ClientError
-from lastgood.sources.postgres import pg_bin_dir
+from lastgood.engines.postgres import pg_bin_dir
 
 
 def pg_url(dbname: str | None = None) -> str:
@@ -33,7 +33,7 @@ def drop_database(name: str) -> None:
 
 
 def table_counts(url: str) -> dict[str, int]:
-    from lastgood.sources.postgres import ENGINE
+    from lastgood.engines.postgres import ENGINE
 
     return ENGINE.counts(url)
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lastgood.manifest import validate_relpath
+from lastgood.backups.manifest import validate_relpath
 
 
 class DirWriter:

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from lastgood.sources.base import ProbeResult
+from lastgood.engines.base import ProbeResult
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def fresh_kv(*, cooldown_s: float = 30.0, fallback_timeout_s: float = 1.0) -> Any:
     """A new process-wide ResilientKV (as a fresh Lambda process would build it) with test timeouts."""
-    from lastgood.kv import get_kv, reset_kv
-    from lastgood.settings import reset_settings
+    from lastgood.core.settings import reset_settings
+    from lastgood.kv.client import get_kv, reset_kv
 
     os.environ["KV_BREAKER_COOLDOWN_S"] = str(cooldown_s)
     os.environ["KV_FALLBACK_TIMEOUT_S"] = str(fallback_timeout_s)
@@ -38,7 +38,7 @@ def valkey() -> Any:
 
 def drain_queue(queue_url: str | None = None, *, wait_s: int = 1, rounds: int = 5) -> list[dict[str, Any]]:
     """Every message in the alert queue as {subject, message, attributes} (raw or SNS-envelope bodies)."""
-    from lastgood import aws
+    from lastgood.core import aws
 
     sqs = aws.client("sqs")
     url = queue_url or os.environ["ALERT_QUEUE_URL"]

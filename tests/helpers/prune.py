@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from lastgood.manifest import BackupManifest, ObjectEntry
+from lastgood.backups.manifest import BackupManifest, ObjectEntry
 
 
 def backup_id_at(when: datetime) -> str:

@@ -7,8 +7,9 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from lastgood import aws, loader
-from lastgood.publish import SiteStore, last_good_key, live_key
+from lastgood.core import aws
+from lastgood.site import loader
+from lastgood.site.publish import SiteStore, last_good_key, live_key
 
 
 def site() -> SiteStore:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from lastgood.backups.store import BackupStore, object_key
 from lastgood.cli import main as cli_main
-from lastgood.store import BackupStore, object_key
 
 
 @dataclass
@@ -35,7 +35,7 @@ def run_cli(*args: str) -> CliResult:
 
 
 def backup_now(source: str) -> str:
-    from lastgood.backup import run_backup
+    from lastgood.backups.run import run_backup
 
     result = run_backup(source, on_demand=True)
     assert result.status == "ok" and result.backup_id
@@ -64,7 +64,7 @@ def flipped_byte(key: str, offset: int | None = None) -> Iterator[str]:
 
 
 def wipe(engine: str, url: str) -> None:
-    from lastgood.sources import get_engine
+    from lastgood.engines import get_engine
 
     get_engine(engine).wipe(url)
 
@@ -112,7 +112,7 @@ def pg_snapshot(url: str) -> dict[str, Any]:
 
 
 def pg_is_empty(url: str) -> bool:
-    from lastgood.sources.postgres import ENGINE
+    from lastgood.engines.postgres import ENGINE
 
     return ENGINE.is_empty(url)
 
@@ -137,7 +137,7 @@ def mongo_snapshot(url: str, db_name: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def mongo_db_of(url: str) -> str:
-    from lastgood.sources.mongodb import database_of
+    from lastgood.engines.mongodb import database_of
 
     return database_of(url)
 

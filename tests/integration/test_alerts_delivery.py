@@ -6,9 +6,9 @@ import logging
 import os
 
 import pytest
-from lastgood import alerts
 from lastgood.cli import main
-from lastgood.settings import reset_settings
+from lastgood.core.settings import reset_settings
+from lastgood.monitoring import alerts
 
 from tests.helpers.kv_alerts import closed_port_url, drain_queue, webhook_server
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
-from lastgood import audit, aws
+from lastgood.core import aws
+from lastgood.storage import audit
 
 pytestmark = pytest.mark.devstack
 
@@ -42,7 +43,7 @@ def test_a_record_is_never_overwritten() -> None:
 
 
 def test_record_helper_reports_failure_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lastgood.settings import reset_settings
+    from lastgood.core.settings import reset_settings
 
     monkeypatch.setenv("BACKUP_BUCKET", "no-such-bucket-lastgood")
     reset_settings()

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from lastgood import aws
-from lastgood.backup import run_backup
+from lastgood.backups.manifest import BackupManifest
+from lastgood.backups.run import run_backup
+from lastgood.backups.store import MIN_PART_SIZE, BackupStore
 from lastgood.cli import main as cli_main
-from lastgood.errors import BackupError, SourceUnavailable
-from lastgood.manifest import BackupManifest
-from lastgood.sources.postgres import ENGINE
-from lastgood.store import MIN_PART_SIZE, BackupStore
+from lastgood.core import aws
+from lastgood.core.errors import BackupError, SourceUnavailable
+from lastgood.engines.postgres import ENGINE
 
 from tests.helpers.backup import (
     S3Hook,
@@ -233,7 +233,7 @@ def test_rejected_credentials_fail_without_leaking_the_password(seeded_pg, monke
     # an unknown role is the server-side authentication failure it can produce.
     port = pg_url().split(":")[-1].split("/")[0]
     monkeypatch.setenv("DATABASE_URL", f"postgresql://no_such_role:s3cr3t-pa55@127.0.0.1:{port}/app")
-    from lastgood.settings import reset_settings
+    from lastgood.core.settings import reset_settings
 
     reset_settings()
     try:

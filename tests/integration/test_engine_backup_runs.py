@@ -17,9 +17,9 @@ import pytest
 import valkey
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from lastgood.backup import run_backup
-from lastgood.sources import mongodb, upstash
-from lastgood.store import BackupStore
+from lastgood.backups.run import run_backup
+from lastgood.backups.store import BackupStore
+from lastgood.engines import mongodb, upstash
 from pymongo import MongoClient
 
 from tests.helpers.engines import assert_same, snapshot, valkey_server

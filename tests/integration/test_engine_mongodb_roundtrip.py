@@ -20,8 +20,8 @@ from bson.codec_options import CodecOptions
 from bson.int64 import Int64
 from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
-from lastgood.errors import RestoreError
-from lastgood.sources import mongodb
+from lastgood.core.errors import RestoreError
+from lastgood.engines import mongodb
 from pymongo import ASCENDING, MongoClient
 
 from tests.helpers.engines import DirSource, DirTarget

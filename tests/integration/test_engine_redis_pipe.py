@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import valkey
-from lastgood.errors import RestoreError
-from lastgood.sources import upstash
+from lastgood.core.errors import RestoreError
+from lastgood.engines import upstash
 
 from tests.helpers.engines import DirSource, DirTarget, assert_same, fill, gunzip, snapshot, valkey_server
 

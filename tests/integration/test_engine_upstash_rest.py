@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import valkey
-from lastgood.errors import BackupError
-from lastgood.sources import upstash
+from lastgood.core.errors import BackupError
+from lastgood.engines import upstash
 
 from tests.helpers.engines import DirSource, DirTarget, assert_same, fill, gunzip, snapshot, valkey_server
 

@@ -1,4 +1,4 @@
-"""`lastgood.health.run_checks` against the devstack: every dependency up, and each way a
+"""`lastgood.monitoring.health.run_checks` against the devstack: every dependency up, and each way a
 dependency fails (stopped, hanging past its timeout) reported as that dependency not ok."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from lastgood.health import run_checks
-from lastgood.settings import reset_settings
+from lastgood.core.settings import reset_settings
+from lastgood.monitoring.health import run_checks
 
 pytestmark = pytest.mark.devstack
 
@@ -55,7 +55,7 @@ def test_upstash_rate_limiting_is_reported_with_its_class(devstack, upstash_faul
 
 
 def test_mongodb_stopped_is_unhealthy_and_names_mongodb(devstack, stopped, short_timeout):
-    from lastgood.sources.mongodb import close_clients
+    from lastgood.engines.mongodb import close_clients
 
     with stopped("mongodb"):
         started = time.perf_counter()

@@ -13,8 +13,8 @@ import threading
 import time
 
 import pytest
-from lastgood.settings import reset_settings
-from lastgood.sources import mongodb
+from lastgood.core.settings import reset_settings
+from lastgood.engines import mongodb
 from mockupdb import MockupDB
 
 

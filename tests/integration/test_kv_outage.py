@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from lastgood.errors import KVUnavailable
-from lastgood.kv import DIRTY_HASH, health_status, reset_kv
+from lastgood.core.errors import KVUnavailable
+from lastgood.kv.client import DIRTY_HASH, health_status, reset_kv
 
 from tests.helpers.kv_alerts import fresh_kv, valkey
 
@@ -176,7 +176,7 @@ def test_newer_kv_write_wins_over_an_older_pending_mongodb_write(upstash_fault, 
 
 
 def test_scheduled_health_check_reports_the_seed_shape_and_emits_kv_metrics() -> None:
-    from lastgood.observability import metrics
+    from lastgood.core.observability import metrics
 
     fresh_kv()
     metrics.clear_metrics()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from lastgood.bundle import refresh
-from lastgood.loader import BUNDLE_INDEX
-from lastgood.publish import last_good_key
-from lastgood.regenerate import regenerate
+from lastgood.site.bundle import refresh
+from lastgood.site.loader import BUNDLE_INDEX
+from lastgood.site.publish import last_good_key
+from lastgood.site.regenerate import regenerate
 
 from tests.helpers.regenerate import bucket, last_good_bytes, s3
 

@@ -6,10 +6,10 @@ import logging
 import time
 
 import pytest
-from lastgood import loader
-from lastgood.errors import DataUnavailable
-from lastgood.publish import LIVE_CACHE_CONTROL, live_key
-from lastgood.regenerate import regenerate
+from lastgood.core.errors import DataUnavailable
+from lastgood.site import loader
+from lastgood.site.publish import LIVE_CACHE_CONTROL, live_key
+from lastgood.site.regenerate import regenerate
 
 from tests.helpers.regenerate import bucket, cold_loader, last_good_bytes, s3, s3_unreachable
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.devstack
 def published(clean_aws, tmp_path, monkeypatch):
     """Seed datasets published; an empty bundled folder so 'bundled' is under the test's control."""
     monkeypatch.setenv("LASTGOOD_BUNDLED_DIR", str(tmp_path))
-    from lastgood.settings import reset_settings
+    from lastgood.core.settings import reset_settings
 
     reset_settings()
     report = regenerate()
@@ -90,7 +90,7 @@ def test_s3_unreachable_falls_through_to_mongodb_quickly(published):
 
 
 def test_s3_and_mongodb_down_the_bundled_copy_answers(published, stopped):
-    from lastgood.bundle import refresh
+    from lastgood.site.bundle import refresh
 
     # Given bundled copies refreshed from last-good
     assert [r.status for r in refresh()] == ["updated"] * 3

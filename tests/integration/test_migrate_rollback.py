@@ -6,8 +6,8 @@ import json
 import shlex
 
 import pytest
-from lastgood.sources.postgres import pg_bin_dir
-from lastgood.store import BackupStore
+from lastgood.backups.store import BackupStore
+from lastgood.engines.postgres import pg_bin_dir
 
 from tests.helpers.restore import env, pg_snapshot, run_cli
 

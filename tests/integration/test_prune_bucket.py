@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from lastgood import audit, aws
+from lastgood.backups.prune import PrunePartialFailure, prune_source
+from lastgood.backups.retention import RetentionPolicy
+from lastgood.backups.store import BackupStore
 from lastgood.cli import main
-from lastgood.config import default_config_path, reset_config
-from lastgood.prune import PrunePartialFailure, prune_source
-from lastgood.retention import RetentionPolicy
-from lastgood.settings import get_settings, reset_settings
-from lastgood.store import BackupStore
+from lastgood.core import aws
+from lastgood.core.config import default_config_path, reset_config
+from lastgood.core.settings import get_settings, reset_settings
+from lastgood.storage import audit
 
 from tests.helpers.prune import make_backup as put_backup
 

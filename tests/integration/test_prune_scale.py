@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lastgood.prune import prune_source
-from lastgood.retention import RetentionPolicy
-from lastgood.store import BackupStore
+from lastgood.backups.prune import prune_source
+from lastgood.backups.retention import RetentionPolicy
+from lastgood.backups.store import BackupStore
 
 from tests.helpers.prune import private_s3
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from lastgood.canonical import render_items, sha256_hex
-from lastgood.publish import ConcurrentUpdate, Current, live_key
-from lastgood.regenerate import regenerate
+from lastgood.site.canonical import render_items, sha256_hex
+from lastgood.site.publish import ConcurrentUpdate, Current, live_key
+from lastgood.site.regenerate import regenerate
 
 from tests.helpers.regenerate import (
     bucket,

@@ -11,10 +11,16 @@ import threading
 import time
 
 import pytest
-from lastgood.publish import LIVE_CACHE_CONTROL, VERSION_CACHE_CONTROL, last_good_key, live_key, version_key
-from lastgood.regenerate import regenerate
-from lastgood.settings import reset_settings
-from lastgood.sources import mongodb
+from lastgood.core.settings import reset_settings
+from lastgood.engines import mongodb
+from lastgood.site.publish import (
+    LIVE_CACHE_CONTROL,
+    VERSION_CACHE_CONTROL,
+    last_good_key,
+    live_key,
+    version_key,
+)
+from lastgood.site.regenerate import regenerate
 
 from tests.helpers.regenerate import (
     bucket,
@@ -224,7 +230,7 @@ def test_a_failing_dataset_does_not_stop_the_others(published, devstack, monkeyp
     # Given a config whose first dataset reads a collection with an invalid schema keyword
     import json
 
-    from lastgood.config import default_config_path, reset_config
+    from lastgood.core.config import default_config_path, reset_config
 
     config = json.loads(default_config_path().read_text())
     config["datasets"][0]["schema"] = {"type": "object", "pattern": "x"}

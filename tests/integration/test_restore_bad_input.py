@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from lastgood.manifest import new_backup_id
-from lastgood.store import BackupStore, VerifiedObjectSource, object_key
+from lastgood.backups.manifest import new_backup_id
+from lastgood.backups.store import BackupStore, VerifiedObjectSource, object_key
 
 from tests.helpers.restore import (
     backup_now,

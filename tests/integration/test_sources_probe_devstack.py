@@ -10,10 +10,10 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from lastgood import health
-from lastgood.aws import reset_clients
-from lastgood.settings import reset_settings
-from lastgood.sources import mongodb, postgres, upstash
+from lastgood.core.aws import reset_clients
+from lastgood.core.settings import reset_settings
+from lastgood.engines import mongodb, postgres, upstash
+from lastgood.monitoring import health
 
 pytestmark = pytest.mark.devstack
 

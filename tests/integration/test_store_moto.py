@@ -7,10 +7,10 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lastgood import aws
-from lastgood.errors import BackupIntegrityError
-from lastgood.manifest import BackupManifest, new_backup_id
-from lastgood.store import MIN_PART_SIZE, BackupStore
+from lastgood.backups.manifest import BackupManifest, new_backup_id
+from lastgood.backups.store import MIN_PART_SIZE, BackupStore
+from lastgood.core import aws
+from lastgood.core.errors import BackupIntegrityError
 
 pytestmark = pytest.mark.devstack
 

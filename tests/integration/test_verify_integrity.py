@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from lastgood.store import BackupStore
+from lastgood.backups.store import BackupStore
 
 from tests.helpers.restore import backup_now, env, flipped_byte, object_keys, pg_is_empty, run_cli
 

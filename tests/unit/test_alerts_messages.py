@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from lastgood.alerts import clean_subject, describe_message, slack_payload
+from lastgood.monitoring.alerts import clean_subject, describe_message, slack_payload
 
 from tests.helpers.events import load_event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from lastgood.audit import build_record, encode, normalize_kind, record_key
+from lastgood.storage.audit import build_record, encode, normalize_kind, record_key
 
 AT = datetime(2025, 1, 29, 2, 0, 3, 123456, tzinfo=UTC)
 

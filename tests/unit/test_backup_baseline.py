@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from lastgood.backup import baseline_ratios
-from lastgood.manifest import BackupManifest, ObjectEntry
+from lastgood.backups.manifest import BackupManifest, ObjectEntry
+from lastgood.backups.run import baseline_ratios
 
 
 def _manifest(n: int, *, seconds: float, size: int) -> BackupManifest:

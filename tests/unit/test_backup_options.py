@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from lastgood.backup import engine_options, resolve_slot
-from lastgood.config import SourceConfig
-from lastgood.errors import ConfigError
-from lastgood.sources.postgres import Selection, libpq_args
+from lastgood.backups.run import engine_options, resolve_slot
+from lastgood.core.config import SourceConfig
+from lastgood.core.errors import ConfigError
+from lastgood.engines.postgres import Selection, libpq_args
 
 
 def test_include_and_exclude_become_schema_and_table_switches():
@@ -72,7 +72,7 @@ def test_password_goes_to_the_environment_not_the_command_line(monkeypatch):
 
 def test_plaintext_connection_to_a_remote_host_is_refused(monkeypatch):
     monkeypatch.delenv("ALLOW_INSECURE_TRANSPORT", raising=False)
-    from lastgood.settings import reset_settings
+    from lastgood.core.settings import reset_settings
 
     reset_settings()
     with pytest.raises(ConfigError, match="TLS"):

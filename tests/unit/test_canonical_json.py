@@ -11,7 +11,7 @@ import pytest
 from bson import Binary, Decimal128, ObjectId, Regex, Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
-from lastgood.canonical import CanonicalError, dumps, iso_ms, render_items, sha256_hex
+from lastgood.site.canonical import CanonicalError, dumps, iso_ms, render_items, sha256_hex
 
 
 def test_keys_are_sorted_at_every_level_with_compact_separators():

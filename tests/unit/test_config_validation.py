@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from lastgood.config import default_config_path, get_config, load_config_file, reset_config
-from lastgood.errors import ConfigError
+from lastgood.core.config import default_config_path, get_config, load_config_file, reset_config
+from lastgood.core.errors import ConfigError
 
 
 def write(tmp_path: Path, doc: dict) -> Path:

@@ -7,12 +7,12 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from lastgood import aws
-from lastgood.crypto import decrypt_bytes, encrypt_bytes, resolve_key_arn
-from lastgood.errors import BackupIntegrityError
-from lastgood.manifest import BackupManifest
-from lastgood.settings import reset_settings
-from lastgood.store import CLIENT_SIDE_ENCRYPTION, MIN_PART_SIZE, BackupStore
+from lastgood.backups.manifest import BackupManifest
+from lastgood.backups.store import CLIENT_SIDE_ENCRYPTION, MIN_PART_SIZE, BackupStore
+from lastgood.core import aws
+from lastgood.core.errors import BackupIntegrityError
+from lastgood.core.settings import reset_settings
+from lastgood.storage.crypto import decrypt_bytes, encrypt_bytes, resolve_key_arn
 from moto import mock_aws
 
 from tests.helpers.backup_fakes import FakeS3

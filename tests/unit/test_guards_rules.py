@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from lastgood.config import DatasetConfig, get_config
-from lastgood.errors import ConfigError, GuardRejected
-from lastgood.guards import (
+from lastgood.core.config import DatasetConfig, get_config
+from lastgood.core.errors import ConfigError, GuardRejected
+from lastgood.site.guards import (
     check_schema,
     compile_check,
     evaluate,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from lastgood import health
-from lastgood.settings import reset_settings
+from lastgood.core.settings import reset_settings
+from lastgood.monitoring import health
 
 from tests.helpers.events import load_event
 from tests.helpers.health import emf_records, fixed_probe, load_health_handler, metric_names

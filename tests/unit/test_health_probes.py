@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from lastgood.health import overall_status, run_probes
-from lastgood.sources.base import ProbeResult
+from lastgood.engines.base import ProbeResult
+from lastgood.monitoring.health import overall_status, run_probes
 
 
 def test_a_hanging_probe_is_reported_as_a_timeout_without_waiting_for_it():
@@ -67,7 +67,7 @@ def test_details_compare_the_admin_key_in_constant_time(monkeypatch, lambda_cont
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
     monkeypatch.setenv("ADMIN_KEY", "s3cret-admin-key")
-    from lastgood.settings import reset_settings
+    from lastgood.core.settings import reset_settings
 
     reset_settings()
     path = Path(__file__).resolve().parents[2] / "functions" / "health" / "app.py"

@@ -7,9 +7,9 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from lastgood import health
-from lastgood.health import HealthReport, overall_status, register_check, run_checks, run_probes
-from lastgood.settings import reset_settings
+from lastgood.core.settings import reset_settings
+from lastgood.monitoring import health
+from lastgood.monitoring.health import HealthReport, overall_status, register_check, run_checks, run_probes
 
 from tests.helpers.health import fixed_probe, sleeping_probe, unset_dependencies
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from lastgood.cli import main
-from lastgood.invoke import LocalContext, functions, load_template
+from lastgood.cli.invoker import LocalContext, functions, load_template
 
 from tests.helpers.health import saved_environ
 

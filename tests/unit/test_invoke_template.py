@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lastgood.errors import ConfigError
-from lastgood.invoke import expand_placeholders, functions, invoke, load_template
+from lastgood.cli.invoker import expand_placeholders, functions, invoke, load_template
+from lastgood.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lastgood.kv import BreakerState, CircuitBreaker, MirrorDoc, ResilientKV, dumps, loads
+from lastgood.kv.client import BreakerState, CircuitBreaker, MirrorDoc, ResilientKV, dumps, loads
 
 
 class FakeClock:
@@ -165,7 +165,7 @@ def test_versions_are_strictly_monotonic_even_when_the_clock_stalls() -> None:
 
 
 def test_with_neither_store_configured_calls_raise_kv_unavailable() -> None:
-    from lastgood.errors import KVUnavailable
+    from lastgood.core.errors import KVUnavailable
 
     kv = ResilientKV(None, None)
     with pytest.raises(KVUnavailable):

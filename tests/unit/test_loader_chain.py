@@ -8,11 +8,11 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lastgood import loader
-from lastgood.canonical import render_items, sha256_hex
-from lastgood.config import reset_config
-from lastgood.errors import ConfigError, DataUnavailable
-from lastgood.settings import reset_settings
+from lastgood.core.config import reset_config
+from lastgood.core.errors import ConfigError, DataUnavailable
+from lastgood.core.settings import reset_settings
+from lastgood.site import loader
+from lastgood.site.canonical import render_items, sha256_hex
 
 PROMPT = {
     "_id": "prompt-001",
@@ -162,7 +162,7 @@ def test_importing_the_loader_does_not_import_database_drivers():
     import sys
 
     code = (
-        "import sys, lastgood.loader; "
+        "import sys, lastgood.site.loader; "
         "print(','.join(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'pymongo', 'bson')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -6,8 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lastgood.errors import BackupIntegrityError, ConfigError
-from lastgood.manifest import (
+from lastgood.backups.manifest import (
     BackupManifest,
     ObjectEntry,
     backup_id_time,
@@ -19,6 +18,7 @@ from lastgood.manifest import (
     slot_label,
     validate_relpath,
 )
+from lastgood.core.errors import BackupIntegrityError, ConfigError
 
 SHA = "a" * 64
 

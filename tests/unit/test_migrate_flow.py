@@ -7,8 +7,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from lastgood import migrate
-from lastgood.errors import ConfigError, RestoreError
+from lastgood.backups import migrate
+from lastgood.core.errors import ConfigError, RestoreError
 
 
 @pytest.fixture

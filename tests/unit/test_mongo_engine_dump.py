@@ -14,8 +14,8 @@ from typing import Any
 
 import bson
 import pytest
-from lastgood.errors import BackupError, SourceUnavailable
-from lastgood.sources import mongodb
+from lastgood.core.errors import BackupError, SourceUnavailable
+from lastgood.engines import mongodb
 from mockupdb import MockupDB, OpMsg, go
 
 from tests.helpers.engines import DirTarget
@@ -83,7 +83,7 @@ def test_include_exclude_patterns(
 
 
 def test_database_comes_from_options_then_url_then_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lastgood.settings import reset_settings
+    from lastgood.core.settings import reset_settings
 
     monkeypatch.setenv("MONGODB_DB_NAME", "fallback")
     reset_settings()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lastgood.prune import delete_keys
+from lastgood.backups.prune import delete_keys
 
 
 class RecordingS3:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from lastgood.publish import (
+from lastgood.site.publish import (
     LIVE_CACHE_CONTROL,
     VERSION_CACHE_CONTROL,
     Current,

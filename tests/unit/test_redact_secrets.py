@@ -4,7 +4,7 @@ wherever they appear, and known secret values are replaced outright."""
 from __future__ import annotations
 
 import pytest
-from lastgood.redact import redact_text, redact_url
+from lastgood.core.redact import redact_text, redact_url
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from lastgood.errors import ConfigError
-from lastgood.regenerate import METRIC_BY_STATUS, Outcome, RegenerateReport
+from lastgood.core.errors import ConfigError
+from lastgood.site.regenerate import METRIC_BY_STATUS, Outcome, RegenerateReport
 
 from tests.helpers.events import load_event
 

@@ -7,7 +7,7 @@ import io
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from lastgood.resp import RespProtocolError, encode_command, encode_commands, iter_commands
+from lastgood.engines.resp import RespProtocolError, encode_command, encode_commands, iter_commands
 
 
 def test_encode_command_writes_a_resp_array_of_bulk_strings() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from lastgood.errors import BackupIntegrityError, BackupNotFound, RestoreError
-from lastgood.restore import RestoreReport, check_target_engine, compare_counts, find_backup
+from lastgood.backups.restore import RestoreReport, check_target_engine, compare_counts, find_backup
+from lastgood.core.errors import BackupIntegrityError, BackupNotFound, RestoreError
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lastgood.errors import RetentionError
-from lastgood.retention import BackupInfo, RetentionPolicy, Within, plan
+from lastgood.backups.retention import BackupInfo, RetentionPolicy, Within, plan
+from lastgood.core.errors import RetentionError
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lastgood.errors import RetentionError
-from lastgood.retention import BackupInfo, RetentionPolicy, Within, plan
+from lastgood.backups.retention import BackupInfo, RetentionPolicy, Within, plan
+from lastgood.core.errors import RetentionError
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

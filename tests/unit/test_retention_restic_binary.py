@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from lastgood.retention import RetentionPolicy, apply_policy
+from lastgood.backups.retention import RetentionPolicy, apply_policy
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "restic"
 GOLDEN = sorted(FIXTURES.glob("forget_*.json"))

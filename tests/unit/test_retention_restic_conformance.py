@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from lastgood.retention import RetentionPolicy, apply_policy
+from lastgood.backups.retention import RetentionPolicy, apply_policy
 
 from tests.helpers.retention import restic_model
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from lastgood.config import load_config_file, parse_duration_seconds
-from lastgood.errors import ConfigError
-from lastgood.redact import redact_text, redact_url
-from lastgood.settings import load_settings
+from lastgood.core.config import load_config_file, parse_duration_seconds
+from lastgood.core.errors import ConfigError
+from lastgood.core.redact import redact_text, redact_url
+from lastgood.core.settings import load_settings
 
 
 def test_a_malformed_variable_is_named_with_what_was_expected():
@@ -57,8 +57,8 @@ def test_connection_strings_are_redacted_in_urls_and_free_text():
 
 
 def test_plaintext_connections_to_remote_hosts_are_refused_unless_opted_out(monkeypatch):
-    from lastgood.settings import reset_settings
-    from lastgood.sources.base import require_tls
+    from lastgood.core.settings import reset_settings
+    from lastgood.engines.base import require_tls
 
     with pytest.raises(ConfigError, match="ALLOW_INSECURE_TRANSPORT"):
         require_tls(
@@ -68,7 +68,7 @@ def test_plaintext_connections_to_remote_hosts_are_refused_unless_opted_out(monk
     require_tls("postgresql://u@db.example.com/app", secure=True, allow_insecure=False, what="PostgreSQL")
     require_tls("postgresql://u@db.example.com/app", secure=False, allow_insecure=True, what="PostgreSQL")
     # and each engine applies it
-    from lastgood.sources import mongodb, postgres, upstash
+    from lastgood.engines import mongodb, postgres, upstash
 
     monkeypatch.delenv("ALLOW_INSECURE_TRANSPORT", raising=False)
     reset_settings()

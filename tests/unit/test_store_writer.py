@@ -6,9 +6,9 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lastgood.errors import BackupError, BackupIntegrityError, BackupNotFound
-from lastgood.manifest import BackupManifest
-from lastgood.store import MIN_PART_SIZE, BackupStore, lock_key
+from lastgood.backups.manifest import BackupManifest
+from lastgood.backups.store import MIN_PART_SIZE, BackupStore, lock_key
+from lastgood.core.errors import BackupError, BackupIntegrityError, BackupNotFound
 
 from tests.helpers.backup_fakes import FakeS3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from lastgood.summary import (
+from lastgood.monitoring.summary import (
     DatasetStatus,
     DrillStatus,
     SourceStatus,

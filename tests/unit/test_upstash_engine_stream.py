@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lastgood.errors import RestoreError
-from lastgood.resp import encode_commands
-from lastgood.sources import upstash
+from lastgood.core.errors import RestoreError
+from lastgood.engines import upstash
+from lastgood.engines.resp import encode_commands
 
 from tests.helpers.engines import DirSource
 
@@ -154,7 +154,7 @@ def test_a_corrupt_stream_is_a_restore_error(monkeypatch: pytest.MonkeyPatch, tm
 
 
 def test_rest_urls_need_a_token_and_unknown_schemes_are_refused() -> None:
-    from lastgood.errors import ConfigError
+    from lastgood.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="token"):
         upstash.open_keyspace("https://example.invalid")

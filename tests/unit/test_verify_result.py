@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from lastgood.errors import ConfigError
-from lastgood.restore import RestoreReport, compare_counts
-from lastgood.verify import DrillOutcome, VerificationResult
+from lastgood.backups.restore import RestoreReport, compare_counts
+from lastgood.backups.verify import DrillOutcome, VerificationResult
+from lastgood.core.errors import ConfigError
 
 from tests.helpers.events import load_event
 
@@ -94,9 +94,9 @@ def test_template_schedule_events_name_their_source(parse_event, source):
 
 
 def test_a_drill_refuses_a_scratch_target_that_is_the_source_itself(monkeypatch):
-    from lastgood.config import reset_config
-    from lastgood.settings import reset_settings
-    from lastgood.verify import scratch_target
+    from lastgood.backups.verify import scratch_target
+    from lastgood.core.config import reset_config
+    from lastgood.core.settings import reset_settings
 
     # Given the scratch secret pointing at the source database itself
     monkeypatch.delenv("LASTGOOD_CONFIG", raising=False)

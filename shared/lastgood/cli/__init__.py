@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lastgood.errors import LastgoodError
+from lastgood.core.errors import LastgoodError
 
 
 def load_env_file(path: Path) -> dict[str, str]:

@@ -31,8 +31,8 @@ def run_test(args: argparse.Namespace) -> int:
     from lastgood.cli.kv import logs_to_stderr
 
     logs_to_stderr()
-    from lastgood import alerts
-    from lastgood.settings import get_settings
+    from lastgood.core.settings import get_settings
+    from lastgood.monitoring import alerts
 
     message_id, subject, message = alerts.test_alert()
     topic = get_settings().alert_topic_arn
@@ -49,7 +49,7 @@ def run_publish(args: argparse.Namespace) -> int:
     from lastgood.cli.kv import logs_to_stderr
 
     logs_to_stderr()
-    from lastgood import alerts
+    from lastgood.monitoring import alerts
 
     message_id = alerts.publish(args.subject, args.message, severity=args.severity)
     if args.json:

@@ -29,7 +29,7 @@ def logs_to_stderr() -> None:
     """Keep stdout for results (`--json` must parse): the structured logs go to stderr."""
     import logging
 
-    from lastgood.observability import logger
+    from lastgood.core.observability import logger
 
     handler = logger.registered_handler
     if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
@@ -37,7 +37,7 @@ def logs_to_stderr() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lastgood.backup import run_backup
+    from lastgood.backups.run import run_backup
 
     logs_to_stderr()
 

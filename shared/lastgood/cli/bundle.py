@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from lastgood.bundle import refresh
     from lastgood.cli.backup import logs_to_stderr
+    from lastgood.site.bundle import refresh
 
     logs_to_stderr()
     results = refresh(args.dataset, target=args.dir)

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from lastgood.cli.backup import logs_to_stderr
-    from lastgood.health import run_checks
+    from lastgood.monitoring.health import run_checks
 
     logs_to_stderr()
     report = run_checks(details=True, scheduled=args.scheduled)

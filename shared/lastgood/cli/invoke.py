@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from lastgood.errors import ConfigError
-    from lastgood.invoke import prepare
+    from lastgood.cli.invoker import prepare
+    from lastgood.core.errors import ConfigError
 
     overrides = {}
     for item in args.env:

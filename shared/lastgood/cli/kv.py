@@ -45,7 +45,7 @@ def logs_to_stderr() -> None:
     """Keep stdout for results (`--json` must parse): the structured logs go to stderr."""
     import logging
 
-    from lastgood.observability import logger
+    from lastgood.core.observability import logger
 
     handler = logger.registered_handler
     if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
@@ -61,7 +61,7 @@ def _parse_value(text: str) -> Any:
 
 def run_status(args: argparse.Namespace) -> int:
     logs_to_stderr()
-    from lastgood.kv import get_kv
+    from lastgood.kv.client import get_kv
 
     status = get_kv().status()
     if args.json:
@@ -86,8 +86,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_resync(args: argparse.Namespace) -> int:
     logs_to_stderr()
-    from lastgood import audit
-    from lastgood.kv import get_kv
+    from lastgood.kv.client import get_kv
+    from lastgood.storage import audit
 
     report = get_kv().resync()
     audit.record(
@@ -108,7 +108,7 @@ def run_resync(args: argparse.Namespace) -> int:
 
 def run_get(args: argparse.Namespace) -> int:
     logs_to_stderr()
-    from lastgood.kv import get_kv
+    from lastgood.kv.client import get_kv
 
     kv = get_kv()
     value = kv.get(args.key)
@@ -121,7 +121,7 @@ def run_get(args: argparse.Namespace) -> int:
 
 def run_set(args: argparse.Namespace) -> int:
     logs_to_stderr()
-    from lastgood.kv import get_kv
+    from lastgood.kv.client import get_kv
 
     kv = get_kv()
     kv.set(args.key, _parse_value(args.value), ttl=args.ttl)

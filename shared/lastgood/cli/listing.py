@@ -23,13 +23,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from lastgood.backups.manifest import human_bytes, iso_z
+    from lastgood.backups.store import BackupStore
     from lastgood.cli.backup import logs_to_stderr
-    from lastgood.manifest import human_bytes, iso_z
-    from lastgood.store import BackupStore
 
     logs_to_stderr()
     if args.source:
-        from lastgood.config import get_config
+        from lastgood.core.config import get_config
 
         get_config().source(args.source)  # an unknown name is an error, not an empty list
     listings = BackupStore.from_settings().list_backups(args.source)

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from lastgood.cli.backup import logs_to_stderr
-    from lastgood.loader import load
+    from lastgood.site.loader import load
 
     logs_to_stderr()
     ds = load(args.dataset, chain=args.chain)

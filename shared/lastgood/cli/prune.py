@@ -63,7 +63,7 @@ def _policy_flags(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _parse_time(text: str, where: str) -> datetime:
-    from lastgood.errors import ConfigError
+    from lastgood.core.errors import ConfigError
 
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
@@ -85,14 +85,14 @@ def _print_plan(source: str, decisions: list[Any], dry_run: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lastgood.backups.retention import RetentionPolicy
     from lastgood.cli.backup import logs_to_stderr
-    from lastgood.retention import RetentionPolicy
 
     logs_to_stderr()
     flags = _policy_flags(args)
     if args.simulate:
-        from lastgood.errors import RetentionError
-        from lastgood.prune import simulate
+        from lastgood.backups.prune import simulate
+        from lastgood.core.errors import RetentionError
 
         if not flags:
             raise RetentionError("--simulate needs --keep-* flags (the policy to explain)")
@@ -130,9 +130,9 @@ def run(args: argparse.Namespace) -> int:
             _print_plan("simulation", simulated.decisions, True)
         return 0
 
-    from lastgood.config import get_config
-    from lastgood.errors import LastgoodError
-    from lastgood.prune import policy_for, prune_source
+    from lastgood.backups.prune import policy_for, prune_source
+    from lastgood.core.config import get_config
+    from lastgood.core.errors import LastgoodError
 
     sources = [args.source] if args.source else [s.name for s in get_config().sources]
     results = []

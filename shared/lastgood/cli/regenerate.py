@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from lastgood.cli.backup import logs_to_stderr
-    from lastgood.regenerate import regenerate
+    from lastgood.site.regenerate import regenerate
 
     logs_to_stderr()
     report = regenerate(args.dataset, dry_run=args.dry_run)

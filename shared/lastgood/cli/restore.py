@@ -92,12 +92,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _token(args: argparse.Namespace, source: str | None) -> str | None:
-    from lastgood.settings import get_secret
+    from lastgood.core.settings import get_secret
 
     if args.target_token_env:
         return get_secret(args.target_token_env)
     if args.target.startswith(("http://", "https://")) and source:
-        from lastgood.config import get_config
+        from lastgood.core.config import get_config
 
         cfg = get_config().source(source)
         return get_secret(cfg.token_secret) if cfg.token_secret else None
@@ -105,8 +105,8 @@ def _token(args: argparse.Namespace, source: str | None) -> str | None:
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    from lastgood.restore import find_backup, restore_backup
-    from lastgood.store import BackupStore
+    from lastgood.backups.restore import find_backup, restore_backup
+    from lastgood.backups.store import BackupStore
 
     _logs_to_stderr()
     store = BackupStore.from_settings()
@@ -137,10 +137,10 @@ def run_restore(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from lastgood.errors import RestoreError
-    from lastgood.restore import find_backup
-    from lastgood.store import BackupStore
-    from lastgood.verify import scratch_target, verify_backup
+    from lastgood.backups.restore import find_backup
+    from lastgood.backups.store import BackupStore
+    from lastgood.backups.verify import scratch_target, verify_backup
+    from lastgood.core.errors import RestoreError
 
     _logs_to_stderr()
     if args.drill and args.restore_to:
@@ -153,8 +153,8 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.drill:
         scratch, token = scratch_target(manifest.source)
     try:
-        from lastgood.config import get_config
-        from lastgood.settings import get_secret
+        from lastgood.core.config import get_config
+        from lastgood.core.settings import get_secret
 
         cfg = get_config().source(manifest.source)
         rto = cfg.rto_seconds
@@ -197,7 +197,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_pin(args: argparse.Namespace) -> int:
-    from lastgood.pinning import set_pinned
+    from lastgood.backups.pins import set_pinned
 
     _logs_to_stderr()
     manifest = set_pinned(args.backup_id, args.pinned, reason=getattr(args, "reason", None))
@@ -207,7 +207,7 @@ def run_pin(args: argparse.Namespace) -> int:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    from lastgood.migrate import run_migration
+    from lastgood.backups.migrate import run_migration
 
     _logs_to_stderr()
     command = list(args.migration)

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from lastgood.cli.kv import logs_to_stderr
 
     logs_to_stderr()
-    from lastgood import summary
+    from lastgood.monitoring import summary
 
     result = summary.run(publish=args.publish)
     if args.json:

@@ -1,0 +1,348 @@
+"""The backup manifest and the pure rules around backup ids and schedule slots.
+
+`manifest.json` is the commit marker of a backup: the store writes it last, after
+every object is complete, so a backup without one is incomplete and is never
+used for restore. This module is pure (no I/O); `lastgood.backups.store` reads and
+writes it.
+
+Layout of a manifest (``format: 1``)::
+
+    {
+      "format": 1,
+      "backup_id": "20250129T020000Z-3f9a1c",       # sortable by UTC time
+      "source": "postgres", "engine": "postgres", "server_version": "18.6",
+      "slot": "2025-01-29T02:00:00Z" | null,          # schedule slot (null: on-demand run)
+      "started_at": "...Z", "finished_at": "...Z", "duration_s": 12.3,
+      "objects": [{"key": "app.dump", "bytes": 123, "sha256": "<hex>", "count": 42,
+                   "content_type": "...", "encryption": "aws:kms", "parts": 1,
+                   "plaintext_bytes": null, "counts": {"public.users": 40, ...}}],
+      "counts": {"public.users": 40, ...},            # what engine.counts() returns after a restore
+      "totals": {"bytes": 123, "objects": 1, "count": 42},
+      "tool_versions": {"lastgood": "0.1.0", "pg_dump": "18.6", ...},
+      "pinned": false, "pin_reason": null,
+      "encryption": {"sse": "aws:kms", "key": "<KMS key id>", "client_side": false},
+      "extra": {...}                                  # engine-specific, informational
+    }
+
+`ObjectEntry.key` is the object's path relative to the backup prefix
+(`backups/<source>/<backup_id>/`); `sha256` and `bytes` describe the bytes
+stored in S3 (the ciphertext when client-side encryption is on; then
+`plaintext_bytes` is the size before encryption).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lastgood.core.errors import BackupIntegrityError, ConfigError
+
+MANIFEST_FORMAT = 1
+
+BACKUP_ID_RE = re.compile(r"^(?P<ts>\d{8}T\d{6}Z)-(?P<rand>[0-9a-f]{6})$")
+_ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+_RELPATH_RE = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/+=@-]{1,512}$")
+
+# Names that live next to the data objects in a backup prefix and are not data.
+RESERVED_NAMES = frozenset({"manifest.json", "verification.json"})
+
+
+# --------------------------------------------------------------------------- ids
+
+
+def new_backup_id(now: datetime | None = None, *, rand: str | None = None) -> str:
+    """A new backup id `YYYYMMDDTHHMMSSZ-<6 hex>`; lexical order is UTC time order."""
+    moment = to_utc(now or datetime.now(UTC))
+    suffix = rand if rand is not None else secrets.token_hex(3)
+    if not re.fullmatch(r"[0-9a-f]{6}", suffix):
+        raise ValueError(f"backup id suffix must be 6 lowercase hex digits, got {suffix!r}")
+    return f"{moment.strftime(_ID_TIME_FORMAT)}-{suffix}"
+
+
+def is_backup_id(text: str) -> bool:
+    return BACKUP_ID_RE.match(text) is not None
+
+
+def backup_id_time(backup_id: str) -> datetime:
+    """The UTC time encoded in a backup id (raises ValueError on a malformed id)."""
+    match = BACKUP_ID_RE.match(backup_id)
+    if not match:
+        raise ValueError(f"not a backup id (expected YYYYMMDDTHHMMSSZ-xxxxxx): {backup_id!r}")
+    return datetime.strptime(match["ts"], _ID_TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def validate_relpath(relpath: str) -> str:
+    """Refuse object paths that could escape the backup prefix or collide with the manifest."""
+    if not _RELPATH_RE.match(relpath) or relpath in RESERVED_NAMES or "//" in relpath:
+        raise ValueError(f"invalid backup object path {relpath!r}")
+    return relpath
+
+
+# --------------------------------------------------------------------------- time and slots
+
+
+def to_utc(moment: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def iso_z(moment: datetime) -> str:
+    """`2025-01-29T02:00:00Z` (microseconds kept only when present)."""
+    return to_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an ISO-8601 time (`Z` or offset; naive = UTC). Raises ConfigError with the text."""
+    try:
+        return to_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    except (ValueError, AttributeError):
+        raise ConfigError(f"expected an ISO-8601 time like 2025-01-29T02:00:00Z, got {text!r}") from None
+
+
+_RATE_RE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedule_period_seconds(schedule: str) -> int:
+    """The slot length of an EventBridge schedule expression.
+
+    `rate(N unit)` → N units. `cron(...)` and `at(...)` fire at explicit times, so
+    each firing is its own slot: the period is one minute (the schedule's
+    resolution), which still makes a retried invocation of one firing (same
+    scheduled time) land in the same slot.
+    """
+    text = schedule.strip()
+    match = _RATE_RE.match(text)
+    if match:
+        value = int(match[1])
+        if value <= 0:
+            raise ConfigError(f"schedule {schedule!r}: rate must be positive")
+        return value * _UNIT_SECONDS[match[2].rstrip("s")]
+    if text.startswith(("cron(", "at(")) and text.endswith(")"):
+        return 60
+    raise ConfigError(f"unsupported schedule expression {schedule!r}: expected rate(N unit) or cron(...)")
+
+
+def floor_slot(moment: datetime, period_s: int) -> datetime:
+    """Floor `moment` (UTC) to a multiple of `period_s` since the Unix epoch."""
+    if period_s <= 0:
+        raise ValueError("period must be positive")
+    utc = to_utc(moment)
+    epoch = int(utc.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % period_s, UTC)
+
+
+def slot_label(slot: datetime) -> str:
+    """The slot's name in lock keys: `20250129T020000Z`."""
+    return to_utc(slot).strftime(_ID_TIME_FORMAT)
+
+
+def slot_from_label(label: str) -> datetime:
+    return datetime.strptime(label, _ID_TIME_FORMAT).replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- model
+
+
+class _Model(BaseModel):
+    # Unknown fields from a newer writer are ignored (forward compatible within a format).
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ObjectEntry(_Model):
+    """One stored object of a backup, as written (bytes and SHA-256 of what S3 holds)."""
+
+    key: str
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    count: int | None = None
+    content_type: str = "application/octet-stream"
+    encryption: str = "aws:kms"
+    parts: int = Field(1, ge=1)
+    plaintext_bytes: int | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, value: str) -> str:
+        return validate_relpath(value)
+
+
+class Totals(_Model):
+    bytes: int = 0
+    objects: int = 0
+    count: int = 0
+
+
+class EncryptionInfo(_Model):
+    sse: Literal["aws:kms"] = "aws:kms"
+    key: str | None = None
+    client_side: bool = False
+
+
+class BackupManifest(_Model):
+    """What a backup contains; written last (`manifest.json`) as its commit marker."""
+
+    format: int = MANIFEST_FORMAT
+    backup_id: str
+    source: str
+    engine: str
+    server_version: str | None = None
+    slot: str | None = None
+    started_at: str
+    finished_at: str
+    duration_s: float = Field(ge=0)
+    objects: list[ObjectEntry] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)
+    totals: Totals = Field(default_factory=Totals)
+    tool_versions: dict[str, str] = Field(default_factory=dict)
+    pinned: bool = False
+    pin_reason: str | None = None
+    encryption: EncryptionInfo = Field(default_factory=EncryptionInfo)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("format")
+    @classmethod
+    def _check_format(cls, value: int) -> int:
+        if value != MANIFEST_FORMAT:
+            raise ValueError(
+                f"unsupported manifest format {value} (this lastgood reads format {MANIFEST_FORMAT})"
+            )
+        return value
+
+    @field_validator("backup_id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not is_backup_id(value):
+            raise ValueError(f"malformed backup id {value!r}")
+        return value
+
+    # ----------------------------------------------------------------- building
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        backup_id: str,
+        source: str,
+        engine: str,
+        started_at: datetime,
+        finished_at: datetime,
+        objects: list[ObjectEntry],
+        server_version: str | None = None,
+        slot: datetime | None = None,
+        counts: dict[str, int] | None = None,
+        tool_versions: dict[str, str] | None = None,
+        pinned: bool = False,
+        pin_reason: str | None = None,
+        kms_key_id: str | None = None,
+        client_side: bool = False,
+        extra: dict[str, Any] | None = None,
+    ) -> BackupManifest:
+        """Assemble a manifest; totals and (absent engine counts) per-object counts are derived."""
+        if pin_reason and not pinned:
+            raise ValueError("pin_reason given for an unpinned backup")
+        derived = {o.key: o.count for o in objects if o.count is not None}
+        return cls(
+            backup_id=backup_id,
+            source=source,
+            engine=engine,
+            server_version=server_version,
+            slot=iso_z(slot) if slot is not None else None,
+            started_at=iso_z(started_at),
+            finished_at=iso_z(finished_at),
+            duration_s=round(max(0.0, (to_utc(finished_at) - to_utc(started_at)).total_seconds()), 3),
+            objects=list(objects),
+            counts=dict(counts) if counts else derived,
+            totals=compute_totals(objects),
+            tool_versions=dict(tool_versions or {}),
+            pinned=pinned,
+            pin_reason=pin_reason,
+            encryption=EncryptionInfo(key=kms_key_id, client_side=client_side),
+            extra=dict(extra or {}),
+        )
+
+    # ----------------------------------------------------------------- queries
+
+    @property
+    def created_at(self) -> datetime:
+        """The backup's time (from its id)."""
+        return backup_id_time(self.backup_id)
+
+    def object(self, relpath: str) -> ObjectEntry:
+        for entry in self.objects:
+            if entry.key == relpath:
+                return entry
+        raise BackupIntegrityError(f"backup {self.source}/{self.backup_id} has no object {relpath!r}")
+
+    def check_consistent(self) -> None:
+        """Raise BackupIntegrityError if totals disagree with objects or keys repeat."""
+        keys = [o.key for o in self.objects]
+        if len(keys) != len(set(keys)):
+            raise BackupIntegrityError(f"manifest {self.backup_id}: duplicate object keys")
+        if compute_totals(self.objects) != self.totals:
+            raise BackupIntegrityError(f"manifest {self.backup_id}: totals do not match its objects")
+
+    # ----------------------------------------------------------------- (de)serialization
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False, ensure_ascii=False)
+
+    def to_bytes(self) -> bytes:
+        return (self.to_json() + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: str | bytes, *, where: str = "manifest") -> BackupManifest:
+        """Parse and validate; any problem is a BackupIntegrityError naming `where`."""
+        try:
+            manifest = cls.model_validate(json.loads(data))
+        except (ValueError, ValidationError) as exc:
+            raise BackupIntegrityError(f"{where} is unreadable: {_short(exc)}") from None
+        manifest.check_consistent()
+        return manifest
+
+    def summary(self) -> str:
+        """One line for humans: id, size, objects, rows, duration."""
+        pin = f", pinned ({self.pin_reason})" if self.pinned else ""
+        return (
+            f"{self.source} backup {self.backup_id}: {human_bytes(self.totals.bytes)} in "
+            f"{self.totals.objects} object(s), {self.totals.count} record(s), "
+            f"{self.duration_s:.1f}s{pin}"
+        )
+
+
+def compute_totals(objects: list[ObjectEntry]) -> Totals:
+    return Totals(
+        bytes=sum(o.bytes for o in objects),
+        objects=len(objects),
+        count=sum(o.count or 0 for o in objects),
+    )
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"  # pragma: no cover
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()[:5]
+        )
+    return str(exc)[:300]
+
+
+def age(moment: datetime, now: datetime | None = None) -> timedelta:
+    return to_utc(now or datetime.now(UTC)) - to_utc(moment)

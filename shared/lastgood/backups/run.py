@@ -1,0 +1,271 @@
+"""One backup run: one source, one schedule slot.
+
+    run_backup("postgres")                      # slot = now floored to the source's schedule period
+    run_backup("postgres", slot="2025-01-29T02:00:00Z")   # the scheduled time from the event
+    run_backup("postgres", on_demand=True, pin=True, reason="before migration 005")
+
+Steps: resolve the source's config and secrets → take the slot lock
+(`locks/<source>/<slot>.lock`, conditional write; a duplicate or retried
+invocation for a slot that is done or running is `skipped`) → the engine
+streams its dump into a `BackupWriter` → `manifest.json` is written last →
+the lock is marked done (kept: the slot stays taken). On any failure the open
+multipart upload is aborted, the run's finished objects are deleted, no
+manifest is written, the lock is released (so a retry of the slot can run),
+metrics and the audit record are emitted, and `BackupError` is raised so the
+Lambda's on-failure destination and alarm fire. Earlier backups are never
+touched.
+
+Engines receive `options`: `source` (name), `include`, `exclude`,
+`pg_dump_args`, `database` — straight from the source's config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from lastgood import __version__
+from lastgood.backups.manifest import (
+    BackupManifest,
+    floor_slot,
+    iso_z,
+    parse_time,
+    schedule_period_seconds,
+    to_utc,
+)
+from lastgood.backups.store import BackupStore
+from lastgood.core.config import SourceConfig, get_config
+from lastgood.core.errors import BackupError, ConfigError, LastgoodError
+from lastgood.core.observability import logger, metrics
+from lastgood.core.redact import redact_text
+from lastgood.core.settings import get_secret
+
+# Metric names (namespace from POWERTOOLS_METRICS_NAMESPACE, dimension `source`).
+METRIC_SUCCESS = "BackupSuccess"
+METRIC_FAILURE = "BackupFailure"
+METRIC_SKIPPED = "BackupSkipped"
+METRIC_BYTES = "BackupBytes"
+METRIC_DURATION = "BackupDurationSeconds"
+METRIC_DURATION_RATIO = "BackupDurationRatio"
+METRIC_SIZE_RATIO = "BackupSizeRatio"
+BASELINE_WINDOW = 7  # previous complete backups the baseline is the median of
+BASELINE_MIN = 3  # fewer than this: no baseline yet, no ratio emitted
+
+
+@dataclass
+class BackupResult:
+    status: Literal["ok", "skipped"]
+    source: str
+    message: str
+    backup_id: str | None = None
+    slot: datetime | None = None
+    manifest: BackupManifest | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "source": self.source,
+            "backup_id": self.backup_id,
+            "slot": iso_z(self.slot) if self.slot else None,
+            "message": self.message,
+            "manifest": self.manifest.to_dict() if self.manifest else None,
+        }
+
+
+def resolve_slot(source: SourceConfig, slot: datetime | str | None, now: datetime) -> datetime:
+    """The schedule slot: the given time (or now) floored to the source's schedule period."""
+    moment = parse_time(slot) if isinstance(slot, str) else to_utc(slot) if slot else now
+    return floor_slot(moment, schedule_period_seconds(source.schedule))
+
+
+def engine_options(source: SourceConfig) -> dict[str, Any]:
+    return {
+        "source": source.name,
+        "include": list(source.include),
+        "exclude": list(source.exclude),
+        "pg_dump_args": list(source.pg_dump_args),
+        "database": source.database,
+    }
+
+
+def _emit(source: str, **values: tuple[str, float]) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    # One invocation backs up one source; a process that runs several (tests, bench)
+    # must not relabel metrics already buffered for another source.
+    dimensions = getattr(metrics.provider, "dimension_set", {})
+    if dimensions.get("source") != source:
+        if "source" in dimensions:
+            metrics.clear_metrics()
+        metrics.add_dimension(name="source", value=source)
+    for name, (unit, value) in values.items():
+        metrics.add_metric(name=name, unit=getattr(MetricUnit, unit), value=value)
+
+
+def baseline_ratios(current: BackupManifest, previous: list[BackupManifest]) -> dict[str, tuple[str, float]]:
+    """This backup's duration and size ÷ the median of the previous complete backups (seed 003:
+    alert when a backup takes or weighs more than 120 % of its recent baseline). Pure."""
+    from statistics import median
+
+    window = [m for m in previous if m.backup_id != current.backup_id][:BASELINE_WINDOW]
+    if len(window) < BASELINE_MIN:
+        return {}
+    ratios: dict[str, tuple[str, float]] = {}
+    base_duration = median(m.duration_s for m in window)
+    base_bytes = median(m.totals.bytes for m in window)
+    if base_duration > 0:
+        ratios[METRIC_DURATION_RATIO] = ("NoUnit", round(current.duration_s / base_duration, 4))
+    if base_bytes > 0:
+        ratios[METRIC_SIZE_RATIO] = ("NoUnit", round(current.totals.bytes / base_bytes, 4))
+    return ratios
+
+
+def _baseline_ratios(store: BackupStore, manifest: BackupManifest) -> dict[str, tuple[str, float]]:
+    try:
+        previous = [
+            item.manifest
+            for item in store.list_backups(manifest.source)
+            if item.manifest is not None and item.backup_id != manifest.backup_id
+        ]
+        return baseline_ratios(manifest, previous)
+    except Exception as exc:  # a missing baseline must not fail a committed backup
+        logger.warning("backup baseline unavailable", extra={"error": str(exc)[:200]})
+        return {}
+
+
+def _audit(store: BackupStore, record: dict[str, Any]) -> None:
+    from lastgood.storage import audit
+
+    try:
+        audit.append(
+            store.bucket, {"operation": "backup", **record}, s3_client=store.s3, kms_key_id=store.kms_key_id
+        )
+    except Exception as exc:  # the audit trail must not turn a good backup into a failed one
+        logger.error("audit record not written", extra={"error": str(exc)[:300]})
+
+
+def run_backup(
+    source_name: str,
+    *,
+    slot: datetime | str | None = None,
+    on_demand: bool = False,
+    pin: bool = False,
+    reason: str | None = None,
+    store: BackupStore | None = None,
+    now: datetime | None = None,
+    deadline: float | None = None,
+) -> BackupResult:
+    """Back up `source_name` once for its slot (see the module docstring). Raises BackupError on failure.
+
+    `deadline` (a `time.monotonic()` value; the handler derives it from the Lambda's
+    remaining time) makes a run that would be killed mid-upload stop cleanly first.
+    """
+    if reason and not pin:
+        raise ConfigError("--reason is only meaningful with --pin")
+    if pin and not reason:
+        raise ConfigError("a pinned backup needs a reason (what it protects, e.g. 'before migration 005')")
+    source = get_config().source(source_name)
+    store = store or BackupStore.from_settings()
+    started = to_utc(now) if now else datetime.now(UTC)
+    backup_id = store.new_backup_id(started)
+    slot_time = None if on_demand else resolve_slot(source, slot, started)
+    log_extra = {
+        "source": source.name,
+        "backup_id": backup_id,
+        "slot": iso_z(slot_time) if slot_time else None,
+    }
+
+    lock = None
+    if slot_time is not None:
+        lock = store.acquire_slot_lock(source.name, slot_time, backup_id=backup_id, now=started)
+        if not lock.acquired:
+            holder = lock.holder
+            message = (
+                f"skipped (already done or running for slot {iso_z(slot_time)}: "
+                f"backup {holder.get('backup_id', '?')} is {holder.get('state', '?')})"
+            )
+            logger.info(message, extra=log_extra)
+            _emit(source.name, **{METRIC_SKIPPED: ("Count", 1)})
+            return BackupResult(
+                "skipped", source.name, message, backup_id=holder.get("backup_id"), slot=slot_time
+            )
+
+    from lastgood.engines import get_engine
+
+    secrets: tuple[str, ...] = ()
+    writer = store.writer(
+        source.name, backup_id, client_side_encryption=source.client_side_encryption, deadline=deadline
+    )
+    try:
+        url = str(get_secret(source.url_secret))
+        token = get_secret(source.token_secret) if source.token_secret else None
+        secrets = tuple(s for s in (url, token) if s)
+        engine = get_engine(source.engine)
+        logger.info("backup started", extra=log_extra)
+        dumped = engine.dump(url, writer, options=engine_options(source), token=token)
+        finished = datetime.now(UTC)
+        counts = dumped.extra.get("counts")
+        manifest = BackupManifest.build(
+            backup_id=backup_id,
+            source=source.name,
+            engine=source.engine,
+            started_at=started,
+            finished_at=finished,
+            objects=writer.entries,
+            server_version=dumped.server_version,
+            slot=slot_time,
+            counts=counts if isinstance(counts, dict) else None,
+            tool_versions={"lastgood": __version__, **dumped.tool_versions},
+            pinned=pin,
+            pin_reason=reason,
+            kms_key_id=store.kms_key_id,
+            client_side=source.client_side_encryption,
+            extra={k: v for k, v in dumped.extra.items() if k != "counts"},
+        )
+        writer.commit(manifest)
+    except BaseException as exc:
+        writer.discard()
+        if lock is not None:
+            store.release_slot_lock(lock)
+        duration = (datetime.now(UTC) - started).total_seconds()
+        cause = redact_text(f"{type(exc).__name__}: {exc}", secrets)[:1500]
+        logger.error("backup failed", extra={**log_extra, "error": cause})
+        _emit(source.name, **{METRIC_FAILURE: ("Count", 1), METRIC_DURATION: ("Seconds", duration)})
+        _audit(store, {"source": source.name, "backup_id": backup_id, "result": "failed", "error": cause})
+        if isinstance(exc, ConfigError | BackupError):
+            raise
+        if isinstance(exc, LastgoodError | Exception):
+            raise BackupError(f"backup of {source.name!r} failed; nothing was committed: {cause}") from None
+        raise
+
+    if lock is not None:
+        try:
+            store.complete_slot_lock(lock, backup_id)
+        except Exception as exc:  # the backup is committed; a 'running' lock only blocks this slot
+            logger.warning("could not mark the slot lock done", extra={**log_extra, "error": str(exc)[:200]})
+    values: dict[str, tuple[str, float]] = {
+        METRIC_SUCCESS: ("Count", 1),
+        METRIC_BYTES: ("Bytes", manifest.totals.bytes),
+        METRIC_DURATION: ("Seconds", manifest.duration_s),
+    }
+    values.update(_baseline_ratios(store, manifest))
+    _emit(source.name, **values)
+    _audit(
+        store,
+        {
+            "source": source.name,
+            "backup_id": backup_id,
+            "result": "ok",
+            "bytes": manifest.totals.bytes,
+            "count": manifest.totals.count,
+            "pinned": pin,
+            "pin_reason": reason,
+        },
+    )
+    logger.info(
+        "backup committed", extra={**log_extra, "bytes": manifest.totals.bytes, "s": manifest.duration_s}
+    )
+    return BackupResult(
+        "ok", source.name, manifest.summary(), backup_id=backup_id, slot=slot_time, manifest=manifest
+    )

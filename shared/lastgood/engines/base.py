@@ -1,0 +1,190 @@
+"""The contract between engines (sources/*) and the store/backup/restore code.
+
+The store knows nothing of databases; an engine does not know whether the CLI
+or a handler called it. A dump writes named objects through a `DumpTarget`
+(the backup run streams each to S3 multipart, hashing as it goes); a restore
+reads them back through an `ObjectSource` that has already verified them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import urlsplit
+
+from lastgood.core.errors import ConfigError
+
+
+@dataclass
+class ProbeResult:
+    """One dependency check: never raises, always measured."""
+
+    name: str
+    ok: bool
+    latency_ms: float
+    error: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "latency_ms": round(self.latency_ms, 1), "error": self.error, **self.detail}
+
+
+class ObjectWriter(Protocol):
+    """A file-like sink for one backup object; `count` is recorded in the manifest."""
+
+    count: int | None
+
+    def write(self, data: bytes) -> int: ...
+
+
+class DumpTarget(Protocol):
+    def open_object(
+        self, relpath: str, *, content_type: str = "application/octet-stream"
+    ) -> AbstractContextManager[ObjectWriter]:
+        """Open `backups/<source>/<backup_id>/<relpath>` for streaming writes."""
+        ...
+
+
+class ObjectSource(Protocol):
+    def list_objects(self) -> list[str]:
+        """Relative paths of the backup's data objects (manifest order)."""
+        ...
+
+    def open_object(self, relpath: str) -> AbstractContextManager[BinaryIO]:
+        """A readable stream of a verified object."""
+        ...
+
+    def expected_count(self, relpath: str) -> int | None: ...
+
+
+@dataclass
+class DumpResult:
+    server_version: str
+    tool_versions: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RestoreResult:
+    # Per object/collection/table/key-space: restored count.
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+ProgressFn = Callable[[str], None]
+
+
+class Engine(Protocol):
+    name: str
+
+    def probe(self, url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult: ...
+
+    def dump(
+        self, url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None
+    ) -> DumpResult: ...
+
+    def restore(
+        self,
+        url: str,
+        source: ObjectSource,
+        *,
+        only: list[str] | None = None,
+        force: bool = False,
+        token: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> RestoreResult: ...
+
+    def is_empty(self, url: str, *, token: str | None = None) -> bool: ...
+
+    def counts(self, url: str, *, token: str | None = None) -> dict[str, int]:
+        """Per collection/table/key-space counts, keyed like the manifest's objects."""
+        ...
+
+    def wipe(self, url: str, *, token: str | None = None) -> None:
+        """Remove every user object from the target (scratch drills, migration rollback)."""
+        ...
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host or host == "localhost" or host.startswith("/"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_tls(url: str, *, secure: bool, allow_insecure: bool, what: str) -> None:
+    """Refuse a plaintext connection to a non-loopback host unless explicitly allowed."""
+    host = urlsplit(url).hostname
+    if secure or allow_insecure or is_loopback_host(host):
+        return
+    raise ConfigError(
+        f"{what}: connection to non-loopback host {host!r} without TLS is refused; "
+        "enable TLS or set ALLOW_INSECURE_TRANSPORT=true to opt out"
+    )
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def ms(self) -> float:
+        return (time.perf_counter() - self.start) * 1000.0
+
+
+def iter_chunks(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := stream.read(size):
+        yield chunk
+
+
+class FunctionEngine:
+    """An Engine whose operations are an engine module's functions (one module per engine)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        probe: Callable[..., ProbeResult],
+        dump: Callable[..., DumpResult],
+        restore: Callable[..., RestoreResult],
+        is_empty: Callable[..., bool],
+        counts: Callable[..., dict[str, int]],
+        wipe: Callable[..., None],
+    ) -> None:
+        self.name = name
+        self._probe, self._dump, self._restore = probe, dump, restore
+        self._is_empty, self._counts, self._wipe = is_empty, counts, wipe
+
+    def probe(self, url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult:
+        return self._probe(url, timeout_s=timeout_s, token=token)
+
+    def dump(
+        self, url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None
+    ) -> DumpResult:
+        return self._dump(url, target, options=options, token=token)
+
+    def restore(
+        self,
+        url: str,
+        source: ObjectSource,
+        *,
+        only: list[str] | None = None,
+        force: bool = False,
+        token: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> RestoreResult:
+        return self._restore(url, source, only=only, force=force, token=token, progress=progress)
+
+    def is_empty(self, url: str, *, token: str | None = None) -> bool:
+        return self._is_empty(url, token=token)
+
+    def counts(self, url: str, *, token: str | None = None) -> dict[str, int]:
+        return self._counts(url, token=token)
+
+    def wipe(self, url: str, *, token: str | None = None) -> None:
+        self._wipe(url, token=token)

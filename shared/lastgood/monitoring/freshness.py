@@ -1,0 +1,135 @@
+"""Freshness checks for the health run: backup age vs RPO, dataset age vs budget, last drill.
+
+`BackupAgeSeconds` (per source) is what the backup-late alarm reads: the alarm
+treats missing data as breaching, so a source with no complete backup emits
+nothing and still alarms (dead-man's switch). Pure evaluation is separated
+from the S3 reads so it can be unit-tested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lastgood.backups.manifest import iso_z, parse_time
+from lastgood.core.config import LastgoodConfig
+
+
+@dataclass
+class BackupFreshness:
+    source: str
+    rpo_seconds: int
+    newest_backup_id: str | None
+    finished_at: datetime | None
+    age_seconds: float | None
+    last_drill_passed: bool | None = None
+    last_drill_at: str | None = None
+    recovery_time_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.age_seconds is not None and self.age_seconds <= self.rpo_seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "rpo_seconds": self.rpo_seconds,
+            "newest_backup": self.newest_backup_id,
+            "finished_at": iso_z(self.finished_at) if self.finished_at else None,
+            "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 1),
+            "error": None
+            if self.ok
+            else ("no complete backup" if self.age_seconds is None else "older than RPO"),
+            "last_drill": {
+                "passed": self.last_drill_passed,
+                "at": self.last_drill_at,
+                "recovery_time_s": self.recovery_time_s,
+            },
+        }
+
+
+@dataclass
+class DatasetFreshness:
+    dataset: str
+    budget_seconds: int
+    last_modified: datetime | None
+    age_seconds: float | None
+
+    @property
+    def ok(self) -> bool:
+        return self.age_seconds is not None and self.age_seconds <= self.budget_seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "budget_seconds": self.budget_seconds,
+            "last_modified": iso_z(self.last_modified) if self.last_modified else None,
+            "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 1),
+            "error": None if self.ok else ("not published" if self.age_seconds is None else "stale"),
+        }
+
+
+def backup_freshness(
+    config: LastgoodConfig, now: datetime | None = None, store: Any = None
+) -> list[BackupFreshness]:
+    """Newest complete backup per configured source, with its last drill result."""
+    from lastgood.backups.store import BackupStore
+
+    moment = now or datetime.now(UTC)
+    store = store or BackupStore.from_settings()
+    out = []
+    listings = store.list_backups()
+    for source in config.sources:
+        mine = [b for b in listings if b.source == source.name and b.status != "incomplete"]
+        item = BackupFreshness(source.name, source.rpo_seconds, None, None, None)
+        if mine:
+            newest = mine[0]
+            finished = parse_time(newest.manifest.finished_at) if newest.manifest else newest.created_at
+            item.newest_backup_id = newest.backup_id
+            item.finished_at = finished
+            item.age_seconds = max(0.0, (moment - finished).total_seconds())
+        drilled = [b for b in mine if b.verification]
+        if drilled:
+            doc = drilled[0].verification or {}
+            item.last_drill_passed = bool(doc.get("passed"))
+            item.last_drill_at = doc.get("checked_at")
+            drill = doc.get("drill") or {}
+            item.recovery_time_s = drill.get("recovery_time_seconds")
+        out.append(item)
+    return out
+
+
+def dataset_freshness(
+    config: LastgoodConfig, now: datetime | None = None, s3: Any = None
+) -> list[DatasetFreshness]:
+    """Age of each dataset's live object (by LastModified) against its freshness budget."""
+    from botocore.exceptions import ClientError
+
+    from lastgood.core import aws
+    from lastgood.core.settings import get_settings
+
+    moment = now or datetime.now(UTC)
+    bucket = get_settings().require("site_bucket")
+    s3 = s3 or aws.client("s3", fast=True)
+    out = []
+    for ds in config.datasets:
+        try:
+            head = s3.head_object(Bucket=bucket, Key=f"live/data/{ds.name}.json")
+            modified: datetime | None = head["LastModified"]
+        except ClientError:
+            modified = None
+        age = None if modified is None else max(0.0, (moment - modified).total_seconds())
+        out.append(DatasetFreshness(ds.name, ds.freshness_seconds, modified, age))
+    return out
+
+
+def emit_freshness_metrics(backups: list[BackupFreshness], datasets: list[DatasetFreshness]) -> None:
+    from lastgood.core.observability import emit_metrics
+
+    for b in backups:
+        if b.age_seconds is not None:  # none at all: emit nothing, the alarm treats missing as breaching
+            emit_metrics({"BackupAgeSeconds": ("Seconds", b.age_seconds)}, source=b.source)
+    for d in datasets:
+        if d.age_seconds is not None:
+            emit_metrics({"DatasetAgeSeconds": ("Seconds", d.age_seconds)}, dataset=d.dataset)

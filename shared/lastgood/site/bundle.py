@@ -1,0 +1,101 @@
+"""`lastgood bundle`: refresh the bundled dataset copies from last-good.
+
+The bundled copies are the loader's last layer — seed 000's "immutable backup
+committed to git": `shared/lastgood/bundled/<name>.json` (or
+`LASTGOOD_BUNDLED_DIR`) holds the exact bytes of `last-good/data/<name>.json`
+(the canonical JSON array), shipped inside the shared layer so every deploy
+carries data. `bundled/_bundle.json` records, per dataset, the SHA-256, count
+and `generated_at` of the copy (the loader's age for it).
+
+A bundled file is replaced only by a last-good object that passes the
+dataset's checks (JSON array, not empty, `min_count`, schema); an unreadable,
+empty or invalid last-good never overwrites a good bundled copy. Files are
+written atomically (temp file + rename) and world-readable (Lambda runs the
+code as a non-root user). Unchanged content rewrites nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from lastgood.core.config import get_config
+from lastgood.core.redact import redact_text
+from lastgood.site.canonical import sha256_hex
+from lastgood.site.guards import items_problem
+from lastgood.site.loader import BUNDLE_INDEX, LayerFailed, bundle_index, bundled_dir, parse_items
+
+BundleStatus = Literal["updated", "unchanged", "kept"]
+
+
+@dataclass
+class BundleResult:
+    dataset: str
+    status: BundleStatus  # kept = the existing bundled copy stays (reason says why)
+    count: int | None = None
+    sha256: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def refresh(
+    names: list[str] | None = None, *, target: Path | None = None, site: Any = None
+) -> list[BundleResult]:
+    """Copy each dataset's valid last-good object into the bundled folder."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from lastgood.site.publish import SiteStore, last_good_key
+
+    config = get_config()
+    datasets = [config.dataset(n) for n in dict.fromkeys(names)] if names else list(config.datasets)
+    folder = target or bundled_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    site = site or SiteStore.from_settings()
+    index = bundle_index(folder)
+    results: list[BundleResult] = []
+    for ds in datasets:
+        path = folder / f"{ds.name}.json"
+        try:
+            body, info = site.read(last_good_key(ds.name))
+            items = parse_items(body)
+            problem = items_problem(items, min_count=ds.min_count, schema=ds.item_schema)
+        except (ClientError, BotoCoreError, LayerFailed) as exc:
+            text = redact_text(f"{type(exc).__name__}: {exc}")[:300]
+            results.append(BundleResult(ds.name, "kept", reason=f"last-good unreadable ({text})"))
+            continue
+        if problem is not None:
+            results.append(BundleResult(ds.name, "kept", reason=f"last-good invalid: {problem}"))
+            continue
+        digest = sha256_hex(body)
+        result = BundleResult(ds.name, "unchanged", len(items), digest)
+        if not (path.is_file() and sha256_hex(path.read_bytes()) == digest):
+            write_atomic(path, body)
+            result.status = "updated"
+        generated = info.generated_at or (info.last_modified.isoformat() if info.last_modified else None)
+        entry = {"sha256": digest, "count": len(items), "generated_at": generated}
+        if result.status == "updated" or (index.get(ds.name) or {}).get("sha256") != digest:
+            index[ds.name] = entry
+        results.append(result)
+    rendered_index = json.dumps(index, sort_keys=True, indent=2).encode() + b"\n"
+    index_path = folder / BUNDLE_INDEX
+    if not index_path.is_file() or index_path.read_bytes() != rendered_index:
+        write_atomic(index_path, rendered_index)
+    return results
