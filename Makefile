@@ -52,9 +52,10 @@ seed: install ## load the sample data into the running devstack (idempotent)
 demo: install ## fresh clone → devstack, seed, every function, simulated outages, summary
 	$(PY) -m devstack demo
 
-lint: install ## ruff lint + format check
+lint: install ## ruff lint + format check + import rules (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install ## mypy (strict on shared/)
 	$(BIN)/mypy

@@ -12,26 +12,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lastgood.backups.run import run_backup
-from lastgood.core.errors import ConfigError
+from lastgood.core.events import BackupInput, parse_input
 from lastgood.core.observability import logger, metrics, tracer
 
 SAFETY_MARGIN_S = 30
 
 
 def parse_event(event: Any) -> tuple[str, str | None]:
-    """(source, slot) from a Scheduler input or an EventBridge event (`detail` carries the input)."""
-    if not isinstance(event, dict):
-        raise ConfigError(
-            f'backup event must be a JSON object like {{"source": "postgres"}}, got {type(event).__name__}'
-        )
-    body = event.get("detail") if isinstance(event.get("detail"), dict) and "source" not in event else event
-    source = body.get("source") if isinstance(body, dict) else None
-    if not isinstance(source, str) or not source:
-        raise ConfigError('backup event has no "source": expected {"source": "<configured source name>"}')
-    slot = body.get("slot") or event.get("time")
-    if slot is not None and not isinstance(slot, str):
-        raise ConfigError(f'backup event "slot" must be an ISO-8601 time string, got {slot!r}')
-    return source, slot or None
+    """(source, slot) from the Scheduler input (or an EventBridge `detail`); slot defaults to `time`."""
+    request = parse_input(event, BackupInput)
+    return request.source, request.effective_slot
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)

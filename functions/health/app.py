@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lastgood.core.errors import ConfigError
+from lastgood.core.events import HealthScheduleInput, parse_input
 from lastgood.core.observability import logger, metrics, tracer
 from lastgood.core.settings import get_secret
 from lastgood.monitoring.health import run_checks
@@ -77,6 +78,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             return malformed(f"{type(exc).__name__}")
     if not isinstance(event, dict):
         return malformed(f"event is {type(event).__name__}, expected an object")
+    try:
+        parse_input(event, HealthScheduleInput)
+    except ConfigError as exc:
+        return malformed(str(exc))
     report = run_checks(details=True, scheduled=True)
     logger.info("scheduled health run", extra={"status": report.status})
     return report.details()

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lastgood.core.observability import logger, metrics, tracer
+from lastgood.core.observability import emit_metrics, logger, metrics, tracer
 from lastgood.monitoring.alerts import post_to_slack
 
 
@@ -28,6 +27,7 @@ def lambda_handler(event: SNSEvent, context: LambdaContext) -> dict[str, Any]:
         results.append({"message_id": sns.message_id, "posted": result.posted, "error": result.error})
     delivered = sum(1 for r in results if r["posted"])
     failed = sum(1 for r in results if not r["posted"] and r["error"] != "not configured")
-    metrics.add_metric(name="SlackNotificationsSent", unit=MetricUnit.Count, value=delivered)
-    metrics.add_metric(name="SlackNotificationsFailed", unit=MetricUnit.Count, value=failed)
+    emit_metrics(
+        {"SlackNotificationsSent": ("Count", delivered), "SlackNotificationsFailed": ("Count", failed)}
+    )
     return {"delivered": delivered, "results": results}

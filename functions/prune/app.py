@@ -12,21 +12,20 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lastgood.backups.prune import prune_source
 from lastgood.core.config import get_config
-from lastgood.core.errors import ConfigError, LastgoodError
+from lastgood.core.errors import LastgoodError
+from lastgood.core.events import PruneInput, parse_input
 from lastgood.core.observability import logger, metrics, tracer
 
 
 def parse_event(event: Any) -> tuple[list[str], bool]:
-    if not isinstance(event, dict):
-        raise ConfigError(f"prune event must be a JSON object, got {type(event).__name__}")
-    dry_run = event.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise ConfigError('"dry_run" must be true or false')
-    source = event.get("source")
-    if source is not None and (not isinstance(source, str) or not source):
-        raise ConfigError('"source" must be a configured source name')
-    names = [get_config().source(source).name] if source else [s.name for s in get_config().sources]
-    return names, dry_run
+    """(source names, dry_run): one named source, else every configured one."""
+    request = parse_input(event, PruneInput)
+    names = (
+        [get_config().source(request.source).name]
+        if request.source
+        else [s.name for s in get_config().sources]
+    )
+    return names, request.dry_run
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)

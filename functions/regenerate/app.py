@@ -16,22 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lastgood.core.errors import ConfigError, SourceUnavailable
+from lastgood.core.errors import SourceUnavailable
+from lastgood.core.events import RegenerateInput, parse_input
 from lastgood.core.observability import logger, metrics, tracer
 from lastgood.site.regenerate import regenerate
 
 
 def parse_event(event: Any) -> list[str] | None:
     """Dataset names from the event (None: all configured datasets)."""
-    if not isinstance(event, dict):
-        raise ConfigError(f"regenerate event must be a JSON object, got {type(event).__name__}")
-    body = event.get("detail") if isinstance(event.get("detail"), dict) else event
-    names = body.get("datasets")
-    if names is None:
-        return None
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-        raise ConfigError('"datasets" must be a non-empty list of dataset names, e.g. ["prompts"]')
-    return names
+    return parse_input(event, RegenerateInput).datasets
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)

@@ -13,33 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lastgood.backups.verify import run_drills
-from lastgood.core.errors import ConfigError, RestoreError
-from lastgood.core.observability import logger, metrics, tracer
+from lastgood.core.errors import RestoreError
+from lastgood.core.events import VerifyInput, parse_input
+from lastgood.core.observability import emit_metrics, logger, metrics, tracer
 
 
 def parse_event(event: Any) -> list[str] | None:
     """Source names from the Scheduler input (or an EventBridge `detail`); None = all configured."""
-    if event is None:
-        return None
-    if not isinstance(event, dict):
-        raise ConfigError(
-            f'verify event must be a JSON object like {{"source": "postgres"}}, got {type(event).__name__}'
-        )
-    body = event.get("detail") if isinstance(event.get("detail"), dict) else event
-    source = body.get("source")
-    sources = body.get("sources")
-    if source is not None:
-        if not isinstance(source, str) or not source:
-            raise ConfigError(f'verify event "source" must be a source name, got {source!r}')
-        return [source]
-    if sources is not None:
-        if not isinstance(sources, list) or not all(isinstance(s, str) and s for s in sources):
-            raise ConfigError(f'verify event "sources" must be a list of source names, got {sources!r}')
-        return list(sources) or None
-    return None
+    return parse_input(event, VerifyInput).names
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)
@@ -53,7 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     }
     failed = [o.source for o in outcomes if not o.passed]
     # Per-source RestoreTestSuccess/RecoveryTimeSeconds are already emitted; this is the run's total.
-    metrics.add_metric(name="RestoreDrillsFailed", unit=MetricUnit.Count, value=len(failed))
+    emit_metrics({"RestoreDrillsFailed": ("Count", len(failed))})
     if failed:
         logger.error("restore drill failed", extra=response)
         raise RestoreError(f"restore drill failed for: {', '.join(failed)} ({response['results']})")

@@ -9,9 +9,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from lastgood.backups.manifest import iso_z
 from lastgood.backups.store import BackupStore
 from lastgood.core.errors import ConfigError
+from lastgood.core.timefmt import iso_z
 
 from tests.helpers.events import load_event
 

@@ -6,18 +6,19 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lastgood.backups.manifest import BackupManifest, ObjectEntry, iso_z, new_backup_id
-from lastgood.backups.store import BackupStore, manifest_key, verification_key
+from lastgood.backups.manifest import BackupManifest, ObjectEntry, new_backup_id
+from lastgood.backups.store import BackupStore, manifest_key
 from lastgood.cli import main
 from lastgood.core import aws
 
+from tests.helpers import verification
 from tests.helpers.events import load_event
 from tests.helpers.kv_alerts import drain_queue, load_handler
 
 pytestmark = pytest.mark.devstack
 
 
-def _commit_backup(source: str, finished: datetime, *, size: int, drill: dict | None = None) -> str:
+def _commit_backup(source: str, finished: datetime, *, size: int, drill_seconds: float | None = None) -> str:
     store = BackupStore.from_settings()
     backup_id = new_backup_id(finished - timedelta(seconds=30))
     manifest = BackupManifest.build(
@@ -29,8 +30,17 @@ def _commit_backup(source: str, finished: datetime, *, size: int, drill: dict | 
         objects=[ObjectEntry(key="data.bin", bytes=size, sha256="0" * 64, count=10)],
     )
     store.put_json(manifest_key(source, backup_id), manifest.to_dict())
-    if drill is not None:
-        store.put_json(verification_key(source, backup_id), drill)
+    if drill_seconds is not None:  # written by verify's own writer
+        verification.write(
+            store,
+            verification.drill(
+                source,
+                backup_id,
+                seconds=drill_seconds,
+                rto=3600,
+                checked_at=finished + timedelta(minutes=15),
+            ),
+        )
     return backup_id
 
 
@@ -44,7 +54,7 @@ def test_scheduled_summary_reports_backups_drills_data_and_fallbacks_and_is_publ
         "postgres",
         now - timedelta(minutes=20),
         size=3 * 1024 * 1024,
-        drill={"passed": True, "verified_at": iso_z(now - timedelta(minutes=5)), "recovery_time_s": 12.5},
+        drill_seconds=12.5,
     )
     _commit_backup("mongodb", now - timedelta(hours=5), size=2048)
     aws.client("s3").put_object(Bucket=os.environ["SITE_BUCKET"], Key="live/data/prompts.json", Body=b"[]")

@@ -12,6 +12,8 @@ from lastgood.backups.store import MIN_PART_SIZE, BackupStore
 from lastgood.core import aws
 from lastgood.core.errors import BackupIntegrityError
 
+from tests.helpers import verification
+
 pytestmark = pytest.mark.devstack
 
 
@@ -77,7 +79,7 @@ def test_slot_lock_is_a_conditional_write(store):
 def test_listing_reports_incomplete_complete_and_verified(store):
     done = _write(store, "test-store-list", b"a")
     verified = _write(store, "test-store-list", b"b")
-    store.put_json(f"backups/test-store-list/{verified.backup_id}/verification.json", {"passed": True})
+    verification.write(store, verification.integrity_only("test-store-list", verified.backup_id))
     partial = store.writer("test-store-list", new_backup_id())
     with partial.open_object("x.bin") as out:
         out.write(b"c")

@@ -53,7 +53,7 @@ def test_passing_verify_marks_the_backup_verified_in_list(backups):
     rows = {row["backup_id"]: row for row in json.loads(listing.out)}
     assert rows[backups["postgres"]]["status"] == "verified"
     stored = BackupStore.from_settings().read_verification("postgres", backups["postgres"])
-    assert stored is not None and stored["passed"] is True
+    assert stored is not None and stored.passed is True
 
 
 def test_a_corrupt_backup_is_not_listed_as_verified(backups):

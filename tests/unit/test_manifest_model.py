@@ -10,15 +10,13 @@ from lastgood.backups.manifest import (
     BackupManifest,
     ObjectEntry,
     backup_id_time,
-    floor_slot,
     is_backup_id,
     new_backup_id,
-    parse_time,
-    schedule_period_seconds,
     slot_label,
     validate_relpath,
 )
 from lastgood.core.errors import BackupIntegrityError, ConfigError
+from lastgood.core.timefmt import floor_slot, parse_time, schedule_period_seconds
 
 SHA = "a" * 64
 

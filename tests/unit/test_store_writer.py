@@ -10,6 +10,7 @@ from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.store import MIN_PART_SIZE, BackupStore, lock_key
 from lastgood.core.errors import BackupError, BackupIntegrityError, BackupNotFound
 
+from tests.helpers import verification
 from tests.helpers.backup_fakes import FakeS3
 
 T0 = datetime(2025, 1, 29, 2, 0, tzinfo=UTC)
@@ -164,7 +165,7 @@ def test_listing_is_newest_first_with_status_size_and_pin():
             pin_reason="before migration" if i == 0 else None,
         )
         writer.commit(manifest)
-    store.put_json(f"backups/postgres/{ids[1]}/verification.json", {"passed": True})
+    verification.write(store, verification.integrity_only("postgres", ids[1]))
     listing = store.list_backups("postgres")
     assert [b.backup_id for b in listing] == list(reversed(ids))
     assert [b.status for b in listing] == ["incomplete", "verified", "complete"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from lastgood.backups.verification import UnreadableVerification, VerificationRecord
 from lastgood.monitoring.summary import (
     DatasetStatus,
     DrillStatus,
@@ -14,6 +16,8 @@ from lastgood.monitoring.summary import (
     human_bytes,
     human_duration,
 )
+
+from tests.helpers import verification
 
 NOW = datetime(2025, 1, 29, 7, 0, tzinfo=UTC)
 
@@ -130,12 +134,37 @@ def test_human_units() -> None:
     assert human_bytes(1536) == "1.5 KiB"
 
 
-def test_verification_documents_are_read_tolerantly() -> None:
-    drill = drill_from_verification(
-        "20250128T020000Z-123456",
-        {"passed": True, "verified_at": "2025-01-28T03:00:00Z", "recovery_time_s": 12.5},
+def test_a_drill_is_read_from_what_verify_writes_with_its_recovery_time() -> None:
+    # Given the verification.json verify writes after a 12.5 s restore drill (RTO 60 s)
+    record = VerificationRecord.from_json(
+        verification.drill("pg", "20250128T020000Z-123456", seconds=12.5).record().to_json()
     )
-    assert drill.passed and drill.recovery_time_s == 12.5
-    assert drill.at == datetime(2025, 1, 28, 3, 0, tzinfo=UTC)
-    failed = drill_from_verification("x", {"status": "failed", "at": "garbage", "error": "checksum mismatch"})
-    assert not failed.passed and failed.at is None and failed.error == "checksum mismatch"
+    # When the summary reads it
+    drill = drill_from_verification(record)
+    # Then it reports the drill, its recovery time and its time
+    assert drill is not None and drill.passed and drill.recovery_time_s == 12.5
+    assert drill.at == record.checked_at
+
+
+def test_an_integrity_only_verify_is_not_reported_as_a_drill() -> None:
+    record = verification.integrity_only("pg", "20250128T020000Z-123456").record()
+    assert drill_from_verification(record) is None
+
+
+def test_a_drill_over_its_rto_is_flagged_in_the_summary() -> None:
+    # Given a source with a 60 s RTO whose newest drill took 90 s
+    record = verification.drill("postgres", "20250128T020000Z-123456", seconds=90.0, rto=60).record()
+    inputs = _healthy()
+    inputs.sources[0].rto_s = 60
+    inputs.sources[0].drill = drill_from_verification(record)
+    # When the summary is built
+    summary = build_summary(inputs, NOW)
+    # Then the drill row says it missed the RTO and the issue is named
+    row = next(r for r in summary.as_dict()["drills"] if r["source"] == inputs.sources[0].name)
+    assert row["recovery_time_s"] == 90.0 and row["within_rto"] is False
+    assert not summary.ok and any("RTO" in issue for issue in summary.issues)
+
+
+def test_an_unreadable_verification_is_not_passed_and_says_why() -> None:
+    with pytest.raises(UnreadableVerification, match=r"verification\.json is not readable"):
+        VerificationRecord.from_json(b'{"passed": true, "verified_at": "2025-01-28T03:00:00Z"}')

@@ -35,12 +35,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lastgood.core.errors import BackupIntegrityError, ConfigError
+from lastgood.core.errors import BackupIntegrityError
+from lastgood.core.timefmt import human_bytes, iso_z, to_utc
 
 MANIFEST_FORMAT = 1
 
@@ -81,60 +82,6 @@ def validate_relpath(relpath: str) -> str:
     if not _RELPATH_RE.match(relpath) or relpath in RESERVED_NAMES or "//" in relpath:
         raise ValueError(f"invalid backup object path {relpath!r}")
     return relpath
-
-
-# --------------------------------------------------------------------------- time and slots
-
-
-def to_utc(moment: datetime) -> datetime:
-    """Naive datetimes are taken as UTC; aware ones are converted."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def iso_z(moment: datetime) -> str:
-    """`2025-01-29T02:00:00Z` (microseconds kept only when present)."""
-    return to_utc(moment).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> datetime:
-    """Parse an ISO-8601 time (`Z` or offset; naive = UTC). Raises ConfigError with the text."""
-    try:
-        return to_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
-    except (ValueError, AttributeError):
-        raise ConfigError(f"expected an ISO-8601 time like 2025-01-29T02:00:00Z, got {text!r}") from None
-
-
-_RATE_RE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-
-
-def schedule_period_seconds(schedule: str) -> int:
-    """The slot length of an EventBridge schedule expression.
-
-    `rate(N unit)` → N units. `cron(...)` and `at(...)` fire at explicit times, so
-    each firing is its own slot: the period is one minute (the schedule's
-    resolution), which still makes a retried invocation of one firing (same
-    scheduled time) land in the same slot.
-    """
-    text = schedule.strip()
-    match = _RATE_RE.match(text)
-    if match:
-        value = int(match[1])
-        if value <= 0:
-            raise ConfigError(f"schedule {schedule!r}: rate must be positive")
-        return value * _UNIT_SECONDS[match[2].rstrip("s")]
-    if text.startswith(("cron(", "at(")) and text.endswith(")"):
-        return 60
-    raise ConfigError(f"unsupported schedule expression {schedule!r}: expected rate(N unit) or cron(...)")
-
-
-def floor_slot(moment: datetime, period_s: int) -> datetime:
-    """Floor `moment` (UTC) to a multiple of `period_s` since the Unix epoch."""
-    if period_s <= 0:
-        raise ValueError("period must be positive")
-    utc = to_utc(moment)
-    epoch = int(utc.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % period_s, UTC)
 
 
 def slot_label(slot: datetime) -> str:
@@ -327,22 +274,9 @@ def compute_totals(objects: list[ObjectEntry]) -> Totals:
     )
 
 
-def human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover
-
-
 def _short(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()[:5]
         )
     return str(exc)[:300]
-
-
-def age(moment: datetime, now: datetime | None = None) -> timedelta:
-    return to_utc(now or datetime.now(UTC)) - to_utc(moment)

@@ -26,20 +26,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from lastgood import __version__
-from lastgood.backups.manifest import (
-    BackupManifest,
-    floor_slot,
-    iso_z,
-    parse_time,
-    schedule_period_seconds,
-    to_utc,
-)
+from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.store import BackupStore
 from lastgood.core.config import SourceConfig, get_config
 from lastgood.core.errors import BackupError, ConfigError, LastgoodError
 from lastgood.core.observability import logger, metrics
 from lastgood.core.redact import redact_text
 from lastgood.core.settings import get_secret
+from lastgood.core.timefmt import floor_slot, iso_z, parse_time, schedule_period_seconds, to_utc
 
 # Metric names (namespace from POWERTOOLS_METRICS_NAMESPACE, dimension `source`).
 METRIC_SUCCESS = "BackupSuccess"

@@ -49,14 +49,14 @@ from lastgood.backups.manifest import (
     ObjectEntry,
     backup_id_time,
     is_backup_id,
-    iso_z,
     new_backup_id,
-    parse_time,
     slot_label,
     validate_relpath,
 )
+from lastgood.backups.verification import UnreadableVerification, VerificationRecord
 from lastgood.core.errors import BackupError, BackupIntegrityError, BackupNotFound, ConfigError
 from lastgood.core.observability import logger
+from lastgood.core.timefmt import iso_z, parse_time
 
 PART_SIZE = 8 * 1024 * 1024  # S3 minimum is 5 MiB (except the last part)
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -130,7 +130,7 @@ class BackupListing:
     pinned: bool = False
     pin_reason: str | None = None
     manifest: BackupManifest | None = None
-    verification: dict[str, Any] | None = None
+    verification: VerificationRecord | None = None
     keys: list[str] = field(default_factory=list)  # every S3 key under the prefix
     last_modified: datetime | None = None
 
@@ -149,13 +149,9 @@ class BackupListing:
         }
 
 
-def verification_passed(doc: dict[str, Any] | None) -> bool:
-    """`verification.json` counts as passed when it says so (`passed`/`ok` true or status passed)."""
-    if not doc:
-        return False
-    if doc.get("passed") is True or doc.get("ok") is True:
-        return True
-    return str(doc.get("status", "")).lower() in {"passed", "ok", "verified"}
+def verification_passed(record: VerificationRecord | None) -> bool:
+    """A backup counts as verified when its newest `verification.json` passed."""
+    return record is not None and record.passed
 
 
 @dataclass
@@ -366,7 +362,7 @@ class BackupStore:
             )
         return manifest
 
-    def read_verification(self, source: str, backup_id: str) -> dict[str, Any] | None:
+    def read_verification(self, source: str, backup_id: str) -> VerificationRecord | None:
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=verification_key(source, backup_id))[
                 "Body"
@@ -376,10 +372,9 @@ class BackupStore:
                 return None
             raise
         try:
-            doc = json.loads(body)
-        except ValueError:
-            return {"passed": False, "error": "verification.json is not valid JSON"}
-        return doc if isinstance(doc, dict) else None
+            return VerificationRecord.from_json(body)
+        except UnreadableVerification as exc:  # shown as not passed, with the reason
+            return VerificationRecord.unreadable(source, backup_id, datetime.now(UTC), str(exc))
 
     def list_sources(self) -> list[str]:
         """Source names that have anything under `backups/`."""

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lastgood.backups.manifest import BackupManifest, iso_z
+from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.restore import RestoreReport, restore_manifest
 from lastgood.backups.store import BackupStore, verification_key
+from lastgood.backups.verification import DrillRecord, IntegrityRecord, VerificationRecord
 from lastgood.core.errors import BackupIntegrityError, BackupNotFound, ConfigError, LastgoodError
 from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
@@ -72,28 +73,41 @@ class VerificationResult:
                 )
         return out
 
+    def record(self) -> VerificationRecord:
+        """The stored document (`verification.json`) for this result."""
+        drill = None
+        if self.drill is not None or self.drill_error is not None:
+            report = self.drill.as_dict() if self.drill else {}
+            drill = DrillRecord(
+                ok=self.drill.ok if self.drill else False,
+                error=self.drill_error,
+                rto_seconds=self.rto_seconds,
+                within_rto=self.within_rto,
+                **{k: v for k, v in report.items() if k in DrillRecord.model_fields and k != "ok"},
+            )
+        return VerificationRecord(
+            source=self.source,
+            backup_id=self.backup_id,
+            checked_at=self.checked_at,
+            passed=self.passed,
+            integrity=IntegrityRecord(
+                ok=self.integrity_ok,
+                objects=self.objects_checked,
+                bytes=self.bytes_checked,
+                bad_objects=self.bad_objects,
+            ),
+            drill=drill,
+        )
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "backup_id": self.backup_id,
-            "checked_at": iso_z(self.checked_at),
-            "passed": self.passed,
-            "integrity": {
-                "ok": self.integrity_ok,
-                "objects": self.objects_checked,
-                "bytes": self.bytes_checked,
-                "bad_objects": self.bad_objects,
-            },
-            "drill": None
-            if self.drill is None and self.drill_error is None
-            else {
-                "ok": self.drill.ok if self.drill else False,
-                "error": self.drill_error,
-                **(self.drill.as_dict() if self.drill else {}),
-                "rto_seconds": self.rto_seconds,
-                "within_rto": self.within_rto,
-            },
-        }
+        return self.record().to_dict()
+
+
+def record_verification(store: BackupStore, result: VerificationResult) -> VerificationRecord:
+    """Write `verification.json` next to the backup (the only writer of that document)."""
+    doc = result.record()
+    store.put_json(verification_key(result.source, result.backup_id), doc.to_dict())
+    return doc
 
 
 def check_integrity(store: BackupStore, manifest: BackupManifest, result: VerificationResult) -> None:
@@ -151,7 +165,7 @@ def verify_backup(
             except Exception as exc:
                 logger.warning("scratch target not wiped", extra={"error": redact_text(str(exc))[:200]})
     if record:
-        store.put_json(verification_key(manifest.source, manifest.backup_id), result.as_dict())
+        record_verification(store, result)
     _emit(result)
     from lastgood.storage import audit
 

@@ -23,9 +23,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from lastgood.backups.manifest import human_bytes, iso_z
     from lastgood.backups.store import BackupStore
     from lastgood.cli.backup import logs_to_stderr
+    from lastgood.core.timefmt import human_bytes, iso_z
 
     logs_to_stderr()
     if args.source:

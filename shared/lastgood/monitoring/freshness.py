@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from lastgood.backups.manifest import iso_z, parse_time
 from lastgood.core.config import LastgoodConfig
+from lastgood.core.timefmt import iso_z, parse_time
 
 
 @dataclass
@@ -89,13 +89,14 @@ def backup_freshness(
             item.newest_backup_id = newest.backup_id
             item.finished_at = finished
             item.age_seconds = max(0.0, (moment - finished).total_seconds())
-        drilled = [b for b in mine if b.verification]
-        if drilled:
-            doc = drilled[0].verification or {}
-            item.last_drill_passed = bool(doc.get("passed"))
-            item.last_drill_at = doc.get("checked_at")
-            drill = doc.get("drill") or {}
-            item.recovery_time_s = drill.get("recovery_time_seconds")
+        for listing in mine:  # newest first: the newest verification that was a restore drill
+            record = listing.verification
+            if record is None or record.drill is None:
+                continue
+            item.last_drill_passed = record.passed
+            item.last_drill_at = iso_z(record.checked_at)
+            item.recovery_time_s = record.drill.recovery_time_seconds
+            break
         out.append(item)
     return out
 

@@ -11,11 +11,11 @@ as unknown with the reason — the summary is still sent, and says so.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lastgood.backups.verification import VerificationRecord
 from lastgood.core.observability import logger
 
 FALLBACK_METRIC = "FallbackUsed"
@@ -173,6 +173,7 @@ def _drill_line(src: SourceStatus, issues: list[str]) -> tuple[str, dict[str, An
         "at": _iso(drill.at),
         "recovery_time_s": drill.recovery_time_s,
         "rto_s": src.rto_s,
+        "within_rto": None if drill.recovery_time_s is None else drill.recovery_time_s <= src.rto_s,
     }
     when = _iso(drill.at) or drill.backup_id
     recovery = f"recovery {human_duration(drill.recovery_time_s)} (RTO {human_duration(src.rto_s)})"
@@ -291,34 +292,28 @@ def build_summary(inputs: SummaryInputs, now: datetime) -> Summary:
 # --------------------------------------------------------------------------- gathering (I/O)
 
 
-def _first_number(doc: dict[str, Any], *names: str) -> float | None:
-    for name in names:
-        value = doc.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    return None
-
-
-def drill_from_verification(backup_id: str, doc: dict[str, Any]) -> DrillStatus:
-    """Read a `verification.json` written by the restore drill (tolerant of field names)."""
-    from lastgood.backups.manifest import parse_time
-    from lastgood.backups.store import verification_passed
-    from lastgood.core.errors import ConfigError
-
-    at = None
-    for name in ("verified_at", "finished_at", "at", "started_at"):
-        if isinstance(doc.get(name), str):
-            with suppress(ConfigError):  # a malformed time is shown as unknown, not fatal
-                at = parse_time(doc[name])
-            if at is not None:
-                break
-    error = doc.get("error") or doc.get("reason")
+def drill_from_verification(record: VerificationRecord) -> DrillStatus | None:
+    """The drill a `verification.json` records; None for an integrity-only verify (not a drill)."""
+    if record.drill is None:
+        return None
+    drill = record.drill
+    error = drill.error
+    if error is None and not record.integrity.ok:
+        error = "integrity check failed: " + ", ".join(sorted(record.integrity.bad_objects))
+    if error is None and record.over_rto:
+        error = f"recovery time {drill.recovery_time_seconds}s exceeds the RTO of {drill.rto_seconds}s"
+    if error is None and not drill.ok:
+        error = "restored counts differ: " + ", ".join(
+            f"{name} expected {c.expected}, restored {c.restored}"
+            for name, c in drill.counts.items()
+            if c.expected != c.restored
+        )
     return DrillStatus(
-        backup_id=backup_id,
-        passed=verification_passed(doc),
-        at=at,
-        recovery_time_s=_first_number(doc, "recovery_time_s", "restore_seconds", "recovery_s", "duration_s"),
-        error=str(error)[:200] if error else None,
+        backup_id=record.backup_id,
+        passed=record.passed,
+        at=record.checked_at,
+        recovery_time_s=drill.recovery_time_seconds,
+        error=error[:200] if error else None,
     )
 
 
@@ -352,9 +347,11 @@ def _gather_sources(now: datetime) -> list[SourceStatus]:
             )
             src.size_bytes = newest.manifest.totals.bytes if newest.manifest is not None else newest.size
             src.duration_s = newest.manifest.duration_s if newest.manifest is not None else None
-        for item in committed:
-            if item.verification is not None:
-                src.drill = drill_from_verification(item.backup_id, item.verification)
+        for item in committed:  # newest first: the newest verification that was a drill
+            record = item.verification
+            drill = drill_from_verification(record) if record is not None else None
+            if drill is not None:
+                src.drill = drill
                 break
     return out
 
