@@ -58,13 +58,23 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Final, Literal, Protocol, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from lastgood.core.errors import KVUnavailable
 from lastgood.core.observability import logger
-from lastgood.engines.upstash import Arg, Reply, UpstashCommandError, UpstashError, UpstashRateLimited
+from lastgood.kv.breaker import BreakerState, CircuitBreaker, breaker_for, clear_breakers
+from lastgood.kv.codec import (
+    Arg,
+    Primary,
+    Reply,
+    UpstashCommandError,
+    UpstashError,
+    UpstashRateLimited,
+    dumps,
+    loads,
+)
+from lastgood.kv.codec import pairs as _pairs
 
 T = TypeVar("T")
 
@@ -83,126 +93,7 @@ RESYNC_BATCH = 100  # documents per Upstash pipeline during resync
 _WRITES = frozenset({"set", "delete", "hset", "incr", "expire"})
 
 
-# --------------------------------------------------------------------------- circuit breaker
-
-
-class BreakerState(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-class CircuitBreaker:
-    """Closed → open on failure → half-open after `cooldown_s` → closed on success.
-
-    Pure state machine with an injectable monotonic clock. In the half-open
-    state one caller probes; others keep using the fallback until the probe
-    reports (or until another cool-down passes, should the prober die).
-    """
-
-    def __init__(self, *, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
-        if cooldown_s < 0:
-            raise ValueError("cooldown_s must be >= 0")
-        self.cooldown_s = cooldown_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._state = BreakerState.CLOSED
-        self._changed_at = clock()
-        self._first_opened_at: float | None = None
-        self.reason: str | None = None
-        self.trips = 0
-
-    @property
-    def state(self) -> BreakerState:
-        return self._state
-
-    def allow(self) -> bool:
-        """May the caller use the primary now? (moves open → half-open after the cool-down)."""
-        with self._lock:
-            if self._state is BreakerState.CLOSED:
-                return True
-            if self._clock() - self._changed_at >= self.cooldown_s:
-                self._state = BreakerState.HALF_OPEN
-                self._changed_at = self._clock()
-                return True
-            return False
-
-    def record_success(self) -> bool:
-        """The primary answered; returns True when this closed an open breaker."""
-        with self._lock:
-            was_open = self._state is not BreakerState.CLOSED
-            self._state = BreakerState.CLOSED
-            self._changed_at = self._clock()
-            self._first_opened_at = None
-            self.reason = None
-            return was_open
-
-    def record_failure(self, reason: str) -> bool:
-        """The primary failed; returns True when this opened a closed breaker (a new trip)."""
-        with self._lock:
-            now = self._clock()
-            tripped = self._state is BreakerState.CLOSED
-            if tripped:
-                self._first_opened_at = now
-                self.trips += 1
-            self._state = BreakerState.OPEN
-            self._changed_at = now
-            self.reason = reason
-            return tripped
-
-    def open_age_s(self) -> float | None:
-        """Seconds since the breaker first opened in this outage (None when closed)."""
-        first = self._first_opened_at
-        return None if first is None else max(0.0, self._clock() - first)
-
-    def snapshot(self) -> dict[str, Any]:
-        age = self.open_age_s()
-        return {
-            "state": self._state.value,
-            "open_age_s": None if age is None else round(age, 3),
-            "reason": self.reason,
-            "trips": self.trips,
-            "cooldown_s": self.cooldown_s,
-        }
-
-
 # --------------------------------------------------------------------------- values and documents
-
-
-class Primary(Protocol):
-    """What ResilientKV needs from the Upstash client (`UpstashRest`)."""
-
-    def command(self, *args: Arg) -> Reply: ...
-
-    def pipeline(self, commands: Any, *, raise_on_error: bool = True) -> list[Reply]: ...
-
-
-def dumps(value: Any) -> str:
-    """The JSON text stored for a value (compact, stable key order, UTF-8)."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-
-
-def loads(raw: Reply) -> Any:
-    if raw is None:
-        return None
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, list):
-        raise TypeError("expected a scalar reply")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw  # a value written by another client that is not JSON: hand back the text
-
-
-def _pairs(reply: Reply) -> dict[str, Any]:
-    items = reply if isinstance(reply, list) else []
-    out: dict[str, Any] = {}
-    for name, value in zip(items[0::2], items[1::2], strict=True):
-        out[name.decode("utf-8") if isinstance(name, bytes) else str(name)] = loads(value)
-    return out
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -912,18 +803,6 @@ class _MirrorMissing(Exception):
 
 # --------------------------------------------------------------------------- process-wide instance
 
-_BREAKERS: dict[str, CircuitBreaker] = {}
-_BREAKERS_LOCK = threading.Lock()
-
-
-def breaker_for(name: str, cooldown_s: float) -> CircuitBreaker:
-    """The module-level breaker for one Upstash URL (shared by warm invocations)."""
-    with _BREAKERS_LOCK:
-        breaker = _BREAKERS.get(name)
-        if breaker is None or breaker.cooldown_s != cooldown_s:
-            breaker = _BREAKERS[name] = CircuitBreaker(cooldown_s=cooldown_s)
-        return breaker
-
 
 @lru_cache(maxsize=1)
 def get_kv() -> ResilientKV:
@@ -956,8 +835,7 @@ def get_kv() -> ResilientKV:
 def reset_kv() -> None:
     """Forget the process-wide instance and its breakers (tests)."""
     get_kv.cache_clear()
-    with _BREAKERS_LOCK:
-        _BREAKERS.clear()
+    clear_breakers()
 
 
 # --------------------------------------------------------------------------- health integration
