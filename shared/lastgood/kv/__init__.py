@@ -60,3 +60,8 @@ Modules, by responsibility:
 
 Importing this package does no I/O; `get_kv()` builds the clients on first use.
 """
+
+from lastgood.kv.client import ResilientKV, get_kv, reset_kv
+from lastgood.kv.status import health_status
+
+__all__ = ["ResilientKV", "get_kv", "health_status", "reset_kv"]
