@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 from lastgood.core.errors import KVUnavailable
-from lastgood.kv.client import DIRTY_HASH, health_status, reset_kv
+from lastgood.kv.client import reset_kv
+from lastgood.kv.mirror import DIRTY_HASH
+from lastgood.kv.status import health_status
 
 from tests.helpers.kv_alerts import fresh_kv, valkey
 

@@ -6,7 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lastgood.kv.client import BreakerState, CircuitBreaker, MirrorDoc, ResilientKV, dumps, loads
+from lastgood.kv.breaker import BreakerState, CircuitBreaker
+from lastgood.kv.client import ResilientKV
+from lastgood.kv.codec import dumps, loads
+from lastgood.kv.mirror import MirrorDoc
 
 
 class FakeClock:

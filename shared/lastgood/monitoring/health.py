@@ -223,7 +223,7 @@ def _datasets_check(scheduled: bool) -> dict[str, Any]:
 
 
 def _kv_check(scheduled: bool) -> dict[str, Any]:
-    from lastgood.kv.client import health_status
+    from lastgood.kv.status import health_status
 
     return health_status(scheduled)
 
