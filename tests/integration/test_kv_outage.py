@@ -177,16 +177,18 @@ def test_newer_kv_write_wins_over_an_older_pending_mongodb_write(upstash_fault, 
     assert doc["value"] == '"new"' and doc["needs_resync"] is False
 
 
-def test_scheduled_health_check_reports_the_seed_shape_and_emits_kv_metrics() -> None:
-    from lastgood.core.observability import metrics
+def test_scheduled_health_check_reports_the_seed_shape_and_emits_kv_metrics(capsys) -> None:
+    from tests.helpers.health import emf_records
 
     fresh_kv()
-    metrics.clear_metrics()
-    try:
-        status = health_status(scheduled=True)
-        emitted = dict(metrics.metric_set)
-    finally:
-        metrics.clear_metrics()
+    capsys.readouterr()
+    status = health_status(scheduled=True)
+    emitted = {
+        k: {"Value": [v]}
+        for doc in emf_records(capsys.readouterr().out)
+        for k, v in doc.items()
+        if k.startswith(("KV", "Mongo"))
+    }
     # The seed-001 shape plus the breaker/dirty details
     assert status["status"] == "kv"
     assert status["health"] == {"kv": True, "mongodb": True}

@@ -30,7 +30,7 @@ from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.store import BackupStore
 from lastgood.core.config import SourceConfig, get_config
 from lastgood.core.errors import BackupError, ConfigError, LastgoodError
-from lastgood.core.observability import logger, metrics
+from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
 from lastgood.core.settings import get_secret
 from lastgood.core.timefmt import floor_slot, iso_z, parse_time, schedule_period_seconds, to_utc
@@ -84,17 +84,9 @@ def engine_options(source: SourceConfig) -> dict[str, Any]:
 
 
 def _emit(source: str, **values: tuple[str, float]) -> None:
-    from aws_lambda_powertools.metrics import MetricUnit
+    from lastgood.core.observability import emit_metrics
 
-    # One invocation backs up one source; a process that runs several (tests, bench)
-    # must not relabel metrics already buffered for another source.
-    dimensions = getattr(metrics.provider, "dimension_set", {})
-    if dimensions.get("source") != source:
-        if "source" in dimensions:
-            metrics.clear_metrics()
-        metrics.add_dimension(name="source", value=source)
-    for name, (unit, value) in values.items():
-        metrics.add_metric(name=name, unit=getattr(MetricUnit, unit), value=value)
+    emit_metrics(values, source=source)
 
 
 def baseline_ratios(current: BackupManifest, previous: list[BackupManifest]) -> dict[str, tuple[str, float]]:

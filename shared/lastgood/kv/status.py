@@ -61,18 +61,17 @@ def health_status(scheduled: bool = False, *, emit_metrics: bool | None = None) 
         status["resync"] = report.as_dict()
     status["ok"] = status["status"] != MODE_FALLBACK
     if emit_metrics if emit_metrics is not None else scheduled:
-        from aws_lambda_powertools.metrics import MetricUnit
+        from lastgood.core.observability import emit_metrics as emit
 
-        from lastgood.core.observability import metrics
-
-        metrics.add_metric(
-            name="KVFallbackActive", unit=MetricUnit.Count, value=0 if status["status"] == MODE_KV else 1
-        )
-        metrics.add_metric(name="KVDirtyKeys", unit=MetricUnit.Count, value=status["dirty_keys"])
+        values: dict[str, tuple[str, float]] = {
+            "KVFallbackActive": ("Count", 0 if status["status"] == MODE_KV else 1),
+            "KVDirtyKeys": ("Count", status["dirty_keys"]),
+        }
         if isinstance(status["pending_resync"], int):
-            metrics.add_metric(name="KVPendingResync", unit=MetricUnit.Count, value=status["pending_resync"])
+            values["KVPendingResync"] = ("Count", status["pending_resync"])
         if ratio is not None:
-            metrics.add_metric(name="MongoConnectionsUsedRatio", unit=MetricUnit.Percent, value=ratio * 100)
+            values["MongoConnectionsUsedRatio"] = ("Percent", ratio * 100)
+        emit(values)
     return status
 
 
