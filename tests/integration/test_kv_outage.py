@@ -184,7 +184,7 @@ def test_scheduled_health_check_reports_the_seed_shape_and_emits_kv_metrics(caps
     capsys.readouterr()
     status = health_status(scheduled=True)
     emitted = {
-        k: {"Value": [v]}
+        k: {"Value": v if isinstance(v, list) else [v]}
         for doc in emf_records(capsys.readouterr().out)
         for k, v in doc.items()
         if k.startswith(("KV", "Mongo"))
