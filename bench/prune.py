@@ -42,10 +42,10 @@ def _planning(ctx: Context) -> None:
 
 
 def _deleting(ctx: Context) -> None:
+    from lastgood.backups.keys import manifest_key, object_key
     from lastgood.backups.manifest import BackupManifest, ObjectEntry, new_backup_id
     from lastgood.backups.prune import prune_source
     from lastgood.backups.retention import RetentionPolicy
-    from lastgood.backups.store import object_key
 
     store = ctx.store
     now = datetime.now(UTC).replace(microsecond=0)
@@ -67,7 +67,7 @@ def _deleting(ctx: Context) -> None:
         )
         for entry in entries:
             puts.append((object_key(SOURCE, backup_id, entry.key), b"x"))
-        puts.append((f"backups/{SOURCE}/{backup_id}/manifest.json", manifest.model_dump_json().encode()))
+        puts.append((manifest_key(SOURCE, backup_id), manifest.model_dump_json().encode()))
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda kv: store.s3.put_object(Bucket=store.bucket, Key=kv[0], Body=kv[1]), puts))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from lastgood.cli.invoker import invoke
 from lastgood.core.errors import SourceUnavailable
-from lastgood.site.publish import live_key
+from lastgood.site.keys import live_key
 
 from tests.helpers.events import event_path
 from tests.helpers.regenerate import (

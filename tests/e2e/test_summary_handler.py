@@ -6,8 +6,9 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from lastgood.backups.keys import manifest_key
 from lastgood.backups.manifest import BackupManifest, ObjectEntry, new_backup_id
-from lastgood.backups.store import BackupStore, manifest_key
+from lastgood.backups.store import BackupStore
 from lastgood.cli import main
 from lastgood.core import aws
 

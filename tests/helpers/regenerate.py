@@ -9,7 +9,8 @@ from typing import Any
 
 from lastgood.core import aws
 from lastgood.site import loader
-from lastgood.site.publish import SiteStore, last_good_key, live_key
+from lastgood.site.keys import last_good_key, live_key
+from lastgood.site.publish import SiteStore
 
 
 def site() -> SiteStore:

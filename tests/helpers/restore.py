@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from lastgood.backups.store import BackupStore, object_key
+from lastgood.backups.keys import object_key
+from lastgood.backups.store import BackupStore
 from lastgood.cli import main as cli_main
 
 

@@ -8,14 +8,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from lastgood.backups.keys import lock_key
 from lastgood.backups.run import run_backup
-from lastgood.backups.store import CLIENT_SIDE_ENCRYPTION, BackupStore, lock_key
+from lastgood.backups.store import BackupStore
 from lastgood.core import aws
 from lastgood.core.config import default_config_path, reset_config
 from lastgood.core.errors import BackupError, ConfigError
 from lastgood.core.settings import reset_settings
 from lastgood.core.timefmt import iso_z, parse_time
 from lastgood.engines.postgres import ENGINE
+from lastgood.storage.crypto import CLIENT_SIDE_ENCRYPTION
 
 from tests.helpers.backup import create_database, drop_database, pg_url
 

@@ -11,11 +11,12 @@ import psycopg
 import pytest
 from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.run import run_backup
-from lastgood.backups.store import MIN_PART_SIZE, BackupStore
+from lastgood.backups.store import BackupStore
 from lastgood.cli import main as cli_main
 from lastgood.core import aws
 from lastgood.core.errors import BackupError, SourceUnavailable
 from lastgood.engines.postgres import ENGINE
+from lastgood.storage.multipart import MIN_PART_SIZE
 
 from tests.helpers.backup import (
     S3Hook,

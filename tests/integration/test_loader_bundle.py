@@ -6,8 +6,7 @@ import json
 
 import pytest
 from lastgood.site.bundle import refresh
-from lastgood.site.loader import BUNDLE_INDEX
-from lastgood.site.publish import last_good_key
+from lastgood.site.keys import BUNDLE_INDEX, last_good_key
 from lastgood.site.regenerate import regenerate
 
 from tests.helpers.regenerate import bucket, last_good_bytes, s3

@@ -8,7 +8,8 @@ import time
 import pytest
 from lastgood.core.errors import DataUnavailable
 from lastgood.site import loader
-from lastgood.site.publish import LIVE_CACHE_CONTROL, live_key
+from lastgood.site.keys import live_key
+from lastgood.site.publish import LIVE_CACHE_CONTROL
 from lastgood.site.regenerate import regenerate
 
 from tests.helpers.regenerate import bucket, cold_loader, last_good_bytes, s3, s3_unreachable

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from lastgood.site.canonical import render_items, sha256_hex
-from lastgood.site.publish import ConcurrentUpdate, Current, live_key
+from lastgood.site.keys import live_key
+from lastgood.site.publish import ConcurrentUpdate, Current
 from lastgood.site.regenerate import regenerate
 
 from tests.helpers.regenerate import (

@@ -13,13 +13,8 @@ import time
 import pytest
 from lastgood.core.settings import reset_settings
 from lastgood.engines import mongodb
-from lastgood.site.publish import (
-    LIVE_CACHE_CONTROL,
-    VERSION_CACHE_CONTROL,
-    last_good_key,
-    live_key,
-    version_key,
-)
+from lastgood.site.keys import last_good_key, live_key, version_key
+from lastgood.site.publish import LIVE_CACHE_CONTROL, VERSION_CACHE_CONTROL
 from lastgood.site.regenerate import regenerate
 
 from tests.helpers.regenerate import (

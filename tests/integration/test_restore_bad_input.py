@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from lastgood.backups.keys import object_key
 from lastgood.backups.manifest import new_backup_id
-from lastgood.backups.store import BackupStore, VerifiedObjectSource, object_key
+from lastgood.backups.reader import VerifiedObjectSource
+from lastgood.backups.store import BackupStore
 
 from tests.helpers.restore import (
     backup_now,

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from lastgood.backups.manifest import BackupManifest, new_backup_id
-from lastgood.backups.store import MIN_PART_SIZE, BackupStore
+from lastgood.backups.store import BackupStore
 from lastgood.core import aws
 from lastgood.core.errors import BackupIntegrityError
+from lastgood.storage.multipart import MIN_PART_SIZE
 
 from tests.helpers import verification
 

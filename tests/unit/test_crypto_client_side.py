@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 from lastgood.backups.manifest import BackupManifest
-from lastgood.backups.store import CLIENT_SIDE_ENCRYPTION, MIN_PART_SIZE, BackupStore
+from lastgood.backups.store import BackupStore
 from lastgood.core import aws
 from lastgood.core.errors import BackupIntegrityError
 from lastgood.core.settings import reset_settings
-from lastgood.storage.crypto import decrypt_bytes, encrypt_bytes, resolve_key_arn
+from lastgood.storage.crypto import CLIENT_SIDE_ENCRYPTION, decrypt_bytes, encrypt_bytes, resolve_key_arn
+from lastgood.storage.multipart import MIN_PART_SIZE
 from moto import mock_aws
 
 from tests.helpers.backup_fakes import FakeS3

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from lastgood.site.keys import last_good_key, live_key, public_path, version_key
 from lastgood.site.publish import (
     LIVE_CACHE_CONTROL,
     VERSION_CACHE_CONTROL,
     Current,
     ObjectInfo,
     invalidation_reference,
-    last_good_key,
-    live_key,
-    public_path,
-    version_key,
 )
 
 

@@ -6,9 +6,11 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from lastgood.backups.keys import lock_key
 from lastgood.backups.manifest import BackupManifest
-from lastgood.backups.store import MIN_PART_SIZE, BackupStore, lock_key
+from lastgood.backups.store import BackupStore
 from lastgood.core.errors import BackupError, BackupIntegrityError, BackupNotFound
+from lastgood.storage.multipart import MIN_PART_SIZE
 
 from tests.helpers import verification
 from tests.helpers.backup_fakes import FakeS3

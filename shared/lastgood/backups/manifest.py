@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lastgood.backups.keys import RESERVED_NAMES
 from lastgood.core.errors import BackupIntegrityError
 from lastgood.core.timefmt import human_bytes, iso_z, to_utc
 
@@ -48,9 +49,6 @@ MANIFEST_FORMAT = 1
 BACKUP_ID_RE = re.compile(r"^(?P<ts>\d{8}T\d{6}Z)-(?P<rand>[0-9a-f]{6})$")
 _ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 _RELPATH_RE = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/+=@-]{1,512}$")
-
-# Names that live next to the data objects in a backup prefix and are not data.
-RESERVED_NAMES = frozenset({"manifest.json", "verification.json"})
 
 
 # --------------------------------------------------------------------------- ids

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from lastgood.backups.keys import manifest_key
 from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.restore import find_backup
-from lastgood.backups.store import BackupStore, manifest_key
+from lastgood.backups.store import BackupStore
 from lastgood.core.errors import ConfigError, LastgoodError
+from lastgood.storage.s3 import error_code, is_precondition_failed
 
 
 def set_pinned(
@@ -38,8 +40,8 @@ def set_pinned(
             **store.sse_args(),
         )
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}:
+        code = error_code(exc)
+        if is_precondition_failed(exc):
             raise LastgoodError(
                 f"{key} changed while it was being updated (another pin/unpin?); run the command again"
             ) from None

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lastgood.backups.keys import is_manifest_key
 from lastgood.backups.retention import DEFAULT_GRACE, BackupInfo, RetentionPlan, RetentionPolicy, plan
 from lastgood.core.errors import LastgoodError, RetentionError
 from lastgood.core.observability import emit_metrics, logger
+from lastgood.storage.s3 import error_code, is_object_lock_refusal
 
 MAX_KEYS_PER_REQUEST = 1000
-# What S3 answers for a delete that Object Lock (retention or legal hold) refuses.
-LOCKED_CODES = frozenset({"AccessDenied", "ObjectLocked"})
 
 
 class PrunePartialFailure(LastgoodError):
@@ -82,13 +82,6 @@ class PruneResult:
         }
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
 def delete_keys(s3: Any, bucket: str, keys: list[str]) -> tuple[int, int, list[str], dict[str, str]]:
     """DeleteObjects in batches of ≤1000 (Quiet). Returns (deleted, requests, locked, failed)."""
     outcome = DeleteOutcome()
@@ -101,12 +94,12 @@ def delete_keys(s3: Any, bucket: str, keys: list[str]) -> tuple[int, int, list[s
             )
         except Exception as exc:  # the whole request failed: every key in it remains
             for key in batch:
-                outcome.failed[key] = f"{_error_code(exc) or type(exc).__name__}: {str(exc)[:200]}"
+                outcome.failed[key] = f"{error_code(exc) or type(exc).__name__}: {str(exc)[:200]}"
             continue
         errors = response.get("Errors") or []
         for error in errors:
             code = str(error.get("Code", ""))
-            if code in LOCKED_CODES:
+            if is_object_lock_refusal(code):
                 outcome.locked.append(error["Key"])
             else:
                 outcome.failed[error["Key"]] = f"{code}: {error.get('Message', '')}"[:200]
@@ -210,14 +203,14 @@ def _delete_backups(store: Any, result: PruneResult, by_id: dict[str, Any], mome
             result.locked_backups.append(item.backup_id)
             decision.reasons.append(f"Object Lock until {until:%Y-%m-%dT%H:%M:%SZ}: not deleted")
             continue
-        manifest = next((k for k in item.keys if k.endswith("/manifest.json")), None)
+        manifest = next((k for k in item.keys if is_manifest_key(k)), None)
         if manifest is not None:
             result.manifest_deletes += 1
             try:
                 store.s3.delete_object(Bucket=store.bucket, Key=manifest)
             except Exception as exc:  # the backup stays whole (still valid): nothing else of it goes
-                code = _error_code(exc)
-                if code in LOCKED_CODES:
+                code = error_code(exc)
+                if is_object_lock_refusal(code):
                     result.locked.append(manifest)
                     result.locked_backups.append(item.backup_id)
                 else:
@@ -241,7 +234,7 @@ def _delete_backups(store: Any, result: PruneResult, by_id: dict[str, Any], mome
 
 def _retained_until(store: Any, keys: list[str]) -> datetime | None:
     """The Object Lock retain-until date of a backup (read from its manifest, or first object)."""
-    probe = next((k for k in keys if k.endswith("/manifest.json")), keys[0] if keys else None)
+    probe = next((k for k in keys if is_manifest_key(k)), keys[0] if keys else None)
     if probe is None:
         return None
     try:

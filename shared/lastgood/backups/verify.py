@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from lastgood.backups.keys import verification_key
 from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.restore import RestoreReport, restore_manifest
-from lastgood.backups.store import BackupStore, verification_key
+from lastgood.backups.store import BackupStore
 from lastgood.backups.verification import DrillRecord, IntegrityRecord, VerificationRecord
 from lastgood.core.errors import BackupIntegrityError, BackupNotFound, ConfigError, LastgoodError
 from lastgood.core.observability import logger

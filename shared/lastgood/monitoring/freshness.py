@@ -109,6 +109,7 @@ def dataset_freshness(
 
     from lastgood.core import aws
     from lastgood.core.settings import get_settings
+    from lastgood.site.keys import live_key
 
     moment = now or datetime.now(UTC)
     bucket = get_settings().require("site_bucket")
@@ -116,7 +117,7 @@ def dataset_freshness(
     out = []
     for ds in config.datasets:
         try:
-            head = s3.head_object(Bucket=bucket, Key=f"live/data/{ds.name}.json")
+            head = s3.head_object(Bucket=bucket, Key=live_key(ds.name))
             modified: datetime | None = head["LastModified"]
         except ClientError:
             modified = None

@@ -362,6 +362,8 @@ def _gather_datasets() -> list[DatasetStatus]:
     from lastgood.core import aws
     from lastgood.core.config import get_config
     from lastgood.core.settings import get_settings
+    from lastgood.site.keys import live_key
+    from lastgood.storage.s3 import error_code, is_not_found
 
     config = get_config()
     out = [DatasetStatus(d.name, d.freshness_seconds) for d in config.datasets]
@@ -371,12 +373,11 @@ def _gather_datasets() -> list[DatasetStatus]:
             ds.error = "SITE_BUCKET is not set"
             continue
         try:
-            head = aws.client("s3").head_object(Bucket=bucket, Key=f"live/data/{ds.name}.json")
+            head = aws.client("s3").head_object(Bucket=bucket, Key=live_key(ds.name))
             ds.last_modified = head["LastModified"]
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code not in ("404", "NoSuchKey", "NotFound"):
-                ds.error = f"S3 {code}"
+            if not is_not_found(exc):
+                ds.error = f"S3 {error_code(exc)}"
         except BotoCoreError as exc:
             ds.error = type(exc).__name__
     return out

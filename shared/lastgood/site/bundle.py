@@ -27,7 +27,8 @@ from lastgood.core.config import get_config
 from lastgood.core.redact import redact_text
 from lastgood.site.canonical import sha256_hex
 from lastgood.site.guards import items_problem
-from lastgood.site.loader import BUNDLE_INDEX, LayerFailed, bundle_index, bundled_dir, parse_items
+from lastgood.site.keys import BUNDLE_INDEX, bundled_name, last_good_key
+from lastgood.site.loader import LayerFailed, bundle_index, bundled_dir, parse_items
 
 BundleStatus = Literal["updated", "unchanged", "kept"]
 
@@ -62,7 +63,7 @@ def refresh(
     """Copy each dataset's valid last-good object into the bundled folder."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from lastgood.site.publish import SiteStore, last_good_key
+    from lastgood.site.publish import SiteStore
 
     config = get_config()
     datasets = [config.dataset(n) for n in dict.fromkeys(names)] if names else list(config.datasets)
@@ -72,7 +73,7 @@ def refresh(
     index = bundle_index(folder)
     results: list[BundleResult] = []
     for ds in datasets:
-        path = folder / f"{ds.name}.json"
+        path = folder / bundled_name(ds.name)
         try:
             body, info = site.read(last_good_key(ds.name))
             items = parse_items(body)

@@ -55,10 +55,10 @@ from lastgood.core.errors import ConfigError, DataUnavailable
 from lastgood.core.observability import emit_metrics, logger
 from lastgood.core.redact import redact_text
 from lastgood.site.guards import items_problem
+from lastgood.site.keys import BUNDLE_INDEX, bundled_name
 
 LAYERS = ("memory", "live", "last-good", "mongodb", "bundled")
 DEFAULT_CHAIN: tuple[str, ...] = LAYERS
-BUNDLE_INDEX = "_bundle.json"  # dataset names start with [a-z0-9]: never collides with `<name>.json`
 
 
 @dataclass(frozen=True)
@@ -131,14 +131,15 @@ def parse_items(body: bytes) -> Any:
 def _read_s3(dataset: DatasetConfig, key: str) -> _Answer:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from lastgood.site.publish import SiteStore, error_code, is_missing
+    from lastgood.site.publish import SiteStore
+    from lastgood.storage.s3 import error_code, is_not_found
 
     try:
         body, info = SiteStore.from_settings(fast=True).read(key)
     except ConfigError as exc:  # e.g. SITE_BUCKET unset: the next layer may still answer
         raise LayerFailed(str(exc)) from None
     except ClientError as exc:
-        if is_missing(exc):
+        if is_not_found(exc):
             raise LayerFailed(f"s3://…/{key} does not exist") from None
         raise LayerFailed(f"S3 error {error_code(exc)} reading {key}") from None
     except BotoCoreError as exc:  # endpoint unreachable, timeouts
@@ -147,13 +148,13 @@ def _read_s3(dataset: DatasetConfig, key: str) -> _Answer:
 
 
 def _live(dataset: DatasetConfig) -> _Answer:
-    from lastgood.site.publish import live_key
+    from lastgood.site.keys import live_key
 
     return _read_s3(dataset, live_key(dataset.name))
 
 
 def _last_good(dataset: DatasetConfig) -> _Answer:
-    from lastgood.site.publish import last_good_key
+    from lastgood.site.keys import last_good_key
 
     return _read_s3(dataset, last_good_key(dataset.name))
 
@@ -181,7 +182,7 @@ def _bundled(dataset: DatasetConfig) -> _Answer:
     from lastgood.site.canonical import sha256_hex
 
     folder = bundled_dir()
-    path = folder / f"{dataset.name}.json"
+    path = folder / bundled_name(dataset.name)
     try:
         body = path.read_bytes()
     except FileNotFoundError:

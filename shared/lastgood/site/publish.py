@@ -1,6 +1,6 @@
 """The site bucket: live / last-good / versions objects and the CloudFront invalidation.
 
-Layout (bucket `SITE_BUCKET`; CloudFront serves `/data/<name>.json` from an
+Layout (`lastgood.site.keys`; bucket `SITE_BUCKET`; CloudFront serves `/data/<name>.json` from an
 origin group — primary origin path `/live`, failover `/last-good`)::
 
     versions/<name>/<sha256>.json   immutable content-addressed copy (max-age one year, immutable)
@@ -33,6 +33,8 @@ from botocore.exceptions import ClientError
 
 from lastgood.core.errors import LastgoodError
 from lastgood.core.observability import logger
+from lastgood.site.keys import last_good_key, live_key, version_key
+from lastgood.storage.s3 import error_code, is_not_found, is_precondition_failed
 
 LIVE_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=300, stale-if-error=86400"
 VERSION_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -42,39 +44,8 @@ META_COUNT = "count"
 META_GENERATED_AT = "generated-at"
 
 
-def live_key(name: str) -> str:
-    return f"live/data/{name}.json"
-
-
-def last_good_key(name: str) -> str:
-    return f"last-good/data/{name}.json"
-
-
-def version_key(name: str, sha256: str) -> str:
-    return f"versions/{name}/{sha256}.json"
-
-
-def public_path(name: str) -> str:
-    """The path browsers request through CloudFront (and the one invalidated)."""
-    return f"/data/{name}.json"
-
-
 class ConcurrentUpdate(LastgoodError):
     """live/ changed between our read and our conditional write: another regenerate published first."""
-
-
-def error_code(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def is_missing(exc: BaseException) -> bool:
-    return error_code(exc) in {"404", "NoSuchKey", "NotFound"}
-
-
-def is_precondition_failed(exc: BaseException) -> bool:
-    return error_code(exc) in {"412", "PreconditionFailed", "409", "ConditionalRequestConflict"}
 
 
 @dataclass(frozen=True)
@@ -147,7 +118,7 @@ class SiteStore:
         try:
             return ObjectInfo.from_head(key, self.s3.head_object(Bucket=self.bucket, Key=key))
         except ClientError as exc:
-            if is_missing(exc):
+            if is_not_found(exc):
                 return None
             raise
 
@@ -208,7 +179,7 @@ class SiteStore:
             )
         except ClientError as exc:
             # 412: someone replaced it; 404 on If-Match: someone deleted it since our read.
-            if is_precondition_failed(exc) or (previous is not None and is_missing(exc)):
+            if is_precondition_failed(exc) or (previous is not None and is_not_found(exc)):
                 raise ConcurrentUpdate(
                     f"concurrent update: {live_key(name)} changed since it was read "
                     f"({error_code(exc)}); another regenerate published first, ours was not written"

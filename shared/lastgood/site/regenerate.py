@@ -160,7 +160,8 @@ def regenerate(
     names: list[str] | None = None, *, dry_run: bool = False, site: Any = None
 ) -> RegenerateReport:
     """Regenerate the named datasets (default: every configured one); see the module docstring."""
-    from lastgood.site.publish import SiteStore, invalidate, invalidation_reference, public_path
+    from lastgood.site.keys import public_path
+    from lastgood.site.publish import SiteStore, invalidate, invalidation_reference
 
     started = time.perf_counter()
     config = get_config()

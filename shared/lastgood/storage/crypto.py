@@ -25,6 +25,8 @@ from typing import Any, BinaryIO, Protocol
 
 from lastgood.core.errors import BackupError, ConfigError
 
+# The `encryption` of an object in a backup manifest when it was encrypted here (SSE-KMS on top).
+CLIENT_SIDE_ENCRYPTION = "aws:kms+aws-encryption-sdk"
 FRAME_LENGTH = 256 * 1024
 _QUEUE_DEPTH = 8  # pushed chunks waiting for the encryptor (bounded memory)
 _READ_SIZE = 1024 * 1024
