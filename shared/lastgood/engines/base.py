@@ -9,6 +9,7 @@ reads them back through an `ObjectSource` that has already verified them.
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -17,6 +18,18 @@ from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from lastgood.core.errors import ConfigError
+
+# Object names inside a backup: relative, no `.`/`..` segments, no `//`.
+_RELPATH_RE = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/+=@-]{1,512}$")
+# Names that live next to the data objects in a backup prefix and are not data.
+RESERVED_NAMES = frozenset({"manifest.json", "verification.json"})
+
+
+def validate_relpath(relpath: str) -> str:
+    """Refuse object paths that could escape the backup prefix or collide with the manifest."""
+    if not _RELPATH_RE.match(relpath) or relpath in RESERVED_NAMES or "//" in relpath:
+        raise ValueError(f"invalid backup object path {relpath!r}")
+    return relpath
 
 
 @dataclass

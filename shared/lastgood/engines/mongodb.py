@@ -34,7 +34,6 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import IndexModel, MongoClient
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from lastgood.backups.manifest import validate_relpath
 from lastgood.core.errors import BackupError, RestoreError, SourceUnavailable
 from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
@@ -49,6 +48,7 @@ from lastgood.engines.base import (
     RestoreResult,
     Stopwatch,
     require_tls,
+    validate_relpath,
 )
 from lastgood.engines.gzipsink import GzipSink
 
