@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import valkey
 from lastgood.core.errors import BackupError
-from lastgood.engines import upstash
+from lastgood.engines import upstash, upstash_rest
 
 from tests.helpers.engines import DirSource, DirTarget, assert_same, fill, gunzip, snapshot, valkey_server
 
@@ -80,7 +80,7 @@ def test_a_binary_key_name_is_refused_through_rest_unless_skipped(rest, tmp_path
 
 
 @pytest.mark.parametrize(
-    ("mode", "error"), [("429", upstash.UpstashRateLimited), ("500", upstash.UpstashError)]
+    ("mode", "error"), [("429", upstash_rest.UpstashRateLimited), ("500", upstash_rest.UpstashError)]
 )
 def test_upstash_rate_limit_or_server_error_fails_the_dump(
     rest, upstash_fault, tmp_path: Path, mode, error

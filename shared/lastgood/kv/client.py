@@ -64,7 +64,7 @@ from typing import Any, Final, Literal, Protocol, TypeVar
 
 from lastgood.core.errors import KVUnavailable
 from lastgood.core.observability import logger
-from lastgood.engines.upstash import Arg, Reply, UpstashCommandError, UpstashError, UpstashRateLimited
+from lastgood.engines.upstash_rest import Arg, Reply, UpstashCommandError, UpstashError, UpstashRateLimited
 
 T = TypeVar("T")
 
@@ -929,7 +929,7 @@ def breaker_for(name: str, cooldown_s: float) -> CircuitBreaker:
 def get_kv() -> ResilientKV:
     """The process-wide ResilientKV built from settings (`reset_kv()` in tests)."""
     from lastgood.core.settings import get_secret, get_settings
-    from lastgood.engines.upstash import UpstashRest
+    from lastgood.engines.upstash_rest import UpstashRest
 
     settings = get_settings()
     url = get_secret("UPSTASH_REDIS_REST_URL", required=False)
