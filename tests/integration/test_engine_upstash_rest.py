@@ -17,6 +17,7 @@ import pytest
 import valkey
 from lastgood.core.errors import BackupError
 from lastgood.engines import upstash, upstash_rest
+from lastgood.engines.base import EngineOptions
 
 from tests.helpers.engines import DirSource, DirTarget, assert_same, fill, gunzip, snapshot, valkey_server
 
@@ -35,8 +36,8 @@ def rest(devstack):
     client.close()
 
 
-def _include(prefix: bytes) -> dict:
-    return {"include": [prefix.decode() + "*"], "scan_count": 50}
+def _include(prefix: bytes) -> EngineOptions:
+    return EngineOptions(include=[prefix.decode() + "*"], scan_count=50)
 
 
 @pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli (redis-tools) is not installed")
@@ -73,7 +74,10 @@ def test_a_binary_key_name_is_refused_through_rest_unless_skipped(rest, tmp_path
         upstash.ENGINE.dump(url, DirTarget(tmp_path / "a"), options=_include(prefix), token=token)
     # With skip_binary_keys: the rest is dumped and the skipped key is counted
     result = upstash.ENGINE.dump(
-        url, DirTarget(tmp_path / "b"), options={**_include(prefix), "skip_binary_keys": True}, token=token
+        url,
+        DirTarget(tmp_path / "b"),
+        options=_include(prefix).model_copy(update={"skip_binary_keys": True}),
+        token=token,
     )
     assert result.extra["counts"]["keys"] == 1
     assert result.extra["skipped_binary_keys"] == 1

@@ -16,6 +16,7 @@ import bson
 import pytest
 from lastgood.core.errors import BackupError, SourceUnavailable
 from lastgood.engines import mongodb
+from lastgood.engines.base import EngineOptions
 from mockupdb import MockupDB, OpMsg, go
 
 from tests.helpers.engines import DirTarget
@@ -88,7 +89,7 @@ def test_database_comes_from_options_then_url_then_setting(monkeypatch: pytest.M
     monkeypatch.setenv("MONGODB_DB_NAME", "fallback")
     reset_settings()
     try:
-        assert mongodb.database_of("mongodb://h/app", {"database": "opt"}) == "opt"
+        assert mongodb.database_of("mongodb://h/app", "opt") == "opt"
         assert mongodb.database_of("mongodb://h/app?tls=false") == "app"
         assert mongodb.database_of("mongodb://h/") == "fallback"
     finally:
@@ -127,7 +128,7 @@ def _get_more(server: MockupDB) -> Any:
 def _start_dump(server: MockupDB, tmp_path: Path) -> tuple[Any, DirTarget]:
     target = DirTarget(tmp_path)
     url = f"mongodb://127.0.0.1:{server.port}/app"
-    future = go(mongodb.ENGINE.dump, url, target, options={"batch_size": 3})
+    future = go(mongodb.ENGINE.dump, url, target, options=EngineOptions(batch_size=3))
     find = server.receives()
     assert find.command_name == "find"
     find.ok(cursor={"id": 123, "ns": "app.c", "firstBatch": DOCS[:3]})

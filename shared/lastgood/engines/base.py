@@ -4,6 +4,7 @@ The store knows nothing of databases; an engine does not know whether the CLI
 or a handler called it. A dump writes named objects through a `DumpTarget`
 (the backup run streams each to S3 multipart, hashing as it goes); a restore
 reads them back through an `ObjectSource` that has already verified them.
+A dump is told what to take by one `EngineOptions`, the same model for every engine.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict
 
 from lastgood.core.errors import ConfigError
 
@@ -30,6 +33,30 @@ def validate_relpath(relpath: str) -> str:
     if not _RELPATH_RE.match(relpath) or relpath in RESERVED_NAMES or "//" in relpath:
         raise ValueError(f"invalid backup object path {relpath!r}")
     return relpath
+
+
+class EngineOptions(BaseModel):
+    """What a dump takes, from the source's config (`lastgood.backups.run.engine_options`).
+
+    `source`: the source's name. `include` / `exclude`: PostgreSQL schema (`public`)
+    or table (`audit.*`) patterns, MongoDB `db.collection` or collection patterns,
+    Redis key patterns. `pg_dump_args`: extra pg_dump arguments (PostgreSQL).
+    `database`: the MongoDB database to dump when the URL names none.
+    `skip_binary_keys`: through the Upstash REST API, skip (and count) key names
+    that are not UTF-8 instead of failing. `batch_size` (MongoDB find batch) and
+    `scan_count` (Redis SCAN page) size the round trips.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    pg_dump_args: tuple[str, ...] = ()
+    database: str | None = None
+    skip_binary_keys: bool = False
+    batch_size: int = 1000
+    scan_count: int = 500
 
 
 @dataclass
@@ -96,7 +123,7 @@ class Engine(Protocol):
     def probe(self, url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult: ...
 
     def dump(
-        self, url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None
+        self, url: str, target: DumpTarget, *, options: EngineOptions, token: str | None = None
     ) -> DumpResult: ...
 
     def restore(
@@ -177,7 +204,7 @@ class FunctionEngine:
         return self._probe(url, timeout_s=timeout_s, token=token)
 
     def dump(
-        self, url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None
+        self, url: str, target: DumpTarget, *, options: EngineOptions, token: str | None = None
     ) -> DumpResult:
         return self._dump(url, target, options=options, token=token)
 

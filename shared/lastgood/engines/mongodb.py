@@ -41,6 +41,7 @@ from lastgood.core.settings import get_settings
 from lastgood.engines.base import (
     DumpResult,
     DumpTarget,
+    EngineOptions,
     FunctionEngine,
     ObjectSource,
     ProbeResult,
@@ -117,10 +118,10 @@ def probe(url: str, *, timeout_s: float, token: str | None = None) -> ProbeResul
 # --------------------------------------------------------------------------- names and selection
 
 
-def database_of(url: str, options: dict[str, Any] | None = None) -> str:
-    """The database a URL (or the source's `database` option) names; MONGODB_DB_NAME otherwise."""
-    if options and options.get("database"):
-        return str(options["database"])
+def database_of(url: str, database: str | None = None) -> str:
+    """`database` (the source's option) if set, else the one the URL names; MONGODB_DB_NAME otherwise."""
+    if database:
+        return database
     from pymongo.uri_parser import parse_uri
 
     try:
@@ -217,12 +218,10 @@ def _uuid_text(info: dict[str, Any]) -> str | None:
     return hex_value if isinstance(hex_value, str) else str(uuid).replace("-", "")
 
 
-def dump(url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None) -> DumpResult:
+def dump(url: str, target: DumpTarget, *, options: EngineOptions, token: str | None = None) -> DumpResult:
     """Stream every included collection as `<db>/<coll>.bson.gz` + `.metadata.json`."""
-    db_name = database_of(url, options)
-    include = [str(p) for p in options.get("include") or []]
-    exclude = [str(p) for p in options.get("exclude") or []]
-    batch_size = int(options.get("batch_size", 1000))
+    db_name = database_of(url, options.database)
+    include, exclude = list(options.include), list(options.exclude)
     client = get_client(url)
     counts: dict[str, int] = {}
     raw_bytes = 0
@@ -248,7 +247,7 @@ def dump(url: str, target: DumpTarget, *, options: dict[str, Any], token: str | 
             with target.open_object(data_path, content_type="application/gzip") as writer:
                 sink = GzipSink(writer)
                 docs = 0
-                for batch in collection.find_raw_batches({}, batch_size=batch_size):
+                for batch in collection.find_raw_batches({}, batch_size=options.batch_size):
                     docs += _count_docs(batch)
                     sink.write(batch)
                 sink.close()

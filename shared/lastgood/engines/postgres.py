@@ -16,7 +16,7 @@ The password never appears in argv or logs: pg_dump/pg_restore get the URL
 without it (`--dbname`) and the password through `PGPASSWORD`; their stderr is
 kept bounded and redacted.
 
-Options (from the source config): `include` / `exclude` — entries with a dot
+Options (`EngineOptions`, from the source config): `include` / `exclude` — entries with a dot
 are table patterns (`-t` / `-T`, e.g. `public.users`, `audit.*`), others schema
 patterns (`-n` / `-N`); `pg_dump_args` — extra pg_dump arguments, except those
 that would change the output file/format/connection/snapshot.
@@ -52,6 +52,7 @@ from lastgood.core.settings import get_settings
 from lastgood.engines.base import (
     DumpResult,
     DumpTarget,
+    EngineOptions,
     ObjectSource,
     ProbeResult,
     ProgressFn,
@@ -203,10 +204,8 @@ class Selection:
     extra_args: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> Selection:
-        include = [str(x) for x in options.get("include") or []]
-        exclude = [str(x) for x in options.get("exclude") or []]
-        extra = [str(x) for x in options.get("pg_dump_args") or []]
+    def from_options(cls, options: EngineOptions) -> Selection:
+        include, exclude, extra = options.include, options.exclude, list(options.pg_dump_args)
         validate_pg_dump_args(extra)
         exclude_data: list[str] = []
         schema_only = False
@@ -345,7 +344,7 @@ class PostgresEngine:
     # ----------------------------------------------------------------- dump
 
     def dump(
-        self, url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None
+        self, url: str, target: DumpTarget, *, options: EngineOptions, token: str | None = None
     ) -> DumpResult:
         selection = Selection.from_options(options)
         dbname, env = libpq_args(url)

@@ -37,6 +37,7 @@ from lastgood.engines import resp
 from lastgood.engines.base import (
     DumpResult,
     DumpTarget,
+    EngineOptions,
     FunctionEngine,
     ObjectSource,
     ProbeResult,
@@ -353,15 +354,15 @@ def _dump_batch(
     stats.vanished += len(pending)
 
 
-def dump(url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None) -> DumpResult:
+def dump(url: str, target: DumpTarget, *, options: EngineOptions, token: str | None = None) -> DumpResult:
     """SCAN the key space and stream it as a gzipped RESP command stream."""
-    batch = int(options.get("scan_count", 500))
-    include = [p.encode() if isinstance(p, str) else p for p in options.get("include") or []]
-    exclude = [p.encode() if isinstance(p, str) else p for p in options.get("exclude") or []]
-    skip_binary = bool(options.get("skip_binary_keys", False))
+    batch = options.scan_count
+    include: list[bytes | None] = [p.encode() for p in options.include]
+    exclude = [p.encode() for p in options.exclude]
+    skip_binary = options.skip_binary_keys
     stats = _DumpStats()
     watch = Stopwatch()
-    ks = open_keyspace(url, token=token, timeout_s=float(options.get("timeout_s", 30.0)))
+    ks = open_keyspace(url, token=token)
     try:
         server_version = _server_version(ks)
         # SCAN may return a key more than once; remember digests, not keys, to stay small.
