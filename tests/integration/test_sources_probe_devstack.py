@@ -33,7 +33,7 @@ def test_every_probe_answers_ok_with_a_measured_latency(devstack):
     env = devstack.env
     results = [
         mongodb.probe(env["MONGODB_URI"], timeout_s=3),
-        postgres.probe(env["DATABASE_URL"], timeout_s=3),
+        postgres.ENGINE.probe(env["DATABASE_URL"], timeout_s=3),
         upstash.probe(env["UPSTASH_REDIS_REST_URL"], timeout_s=3, token=env["UPSTASH_REDIS_REST_TOKEN"]),
         health.probe_s3(3),
     ]
@@ -60,7 +60,7 @@ def test_postgres_refusing_the_role_is_not_ok_and_the_password_is_redacted(devst
     parts = urlsplit(devstack.env["DATABASE_URL"])
     url = with_netloc(devstack.env["DATABASE_URL"], f"intruder:hunter2-secret@{parts.hostname}:{parts.port}")
     # When probed
-    result = postgres.probe(url, timeout_s=2)
+    result = postgres.ENGINE.probe(url, timeout_s=2)
     # Then not ok, the class and the server's reason are there, the password is not
     assert result.ok is False
     assert result.error.startswith("OperationalError")
@@ -71,7 +71,7 @@ def test_postgres_refusing_the_role_is_not_ok_and_the_password_is_redacted(devst
 def test_postgres_on_a_closed_port_fails_fast(devstack):
     url = with_netloc(devstack.env["DATABASE_URL"], f"postgres:pw-secret@127.0.0.1:{closed_port()}")
     started = time.perf_counter()
-    result = postgres.probe(url, timeout_s=2)
+    result = postgres.ENGINE.probe(url, timeout_s=2)
     assert result.ok is False and result.error.startswith("OperationalError")
     assert "pw-secret" not in result.error
     assert time.perf_counter() - started < 2.5

@@ -112,9 +112,9 @@ def probe_postgres(timeout_s: float) -> ProbeResult:
     url = _secret("DATABASE_URL")
     if not url:
         return _not_configured("postgres", "DATABASE_URL")
-    from lastgood.engines import postgres
+    from lastgood.engines import get_engine
 
-    return postgres.probe(url, timeout_s=timeout_s)
+    return get_engine("postgres").probe(url, timeout_s=timeout_s)
 
 
 def probe_upstash(timeout_s: float) -> ProbeResult:
