@@ -32,7 +32,7 @@ def with_netloc(url: str, netloc: str) -> str:
 def test_every_probe_answers_ok_with_a_measured_latency(devstack):
     env = devstack.env
     results = [
-        mongodb.probe(env["MONGODB_URI"], timeout_s=3),
+        mongodb.ENGINE.probe(env["MONGODB_URI"], timeout_s=3),
         postgres.ENGINE.probe(env["DATABASE_URL"], timeout_s=3),
         upstash.probe(env["UPSTASH_REDIS_REST_URL"], timeout_s=3, token=env["UPSTASH_REDIS_REST_TOKEN"]),
         health.probe_s3(3),
@@ -81,7 +81,7 @@ def test_mongodb_that_is_not_there_fails_within_the_server_selection_timeout(dev
     url = f"mongodb://app:pw-secret@127.0.0.1:{closed_port()}/"
     started = time.perf_counter()
     try:
-        result = mongodb.probe(url, timeout_s=0.5)
+        result = mongodb.ENGINE.probe(url, timeout_s=0.5)
     finally:
         mongodb.close_clients()
     assert result.ok is False

@@ -103,9 +103,9 @@ def probe_mongodb(timeout_s: float) -> ProbeResult:
     url = _secret("MONGODB_URI")
     if not url:
         return _not_configured("mongodb", "MONGODB_URI")
-    from lastgood.engines import mongodb
+    from lastgood.engines import get_engine
 
-    return mongodb.probe(url, timeout_s=timeout_s)
+    return get_engine("mongodb").probe(url, timeout_s=timeout_s)
 
 
 def probe_postgres(timeout_s: float) -> ProbeResult:
