@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import valkey
 from lastgood.core.errors import BackupError
-from lastgood.engines import upstash, upstash_rest
+from lastgood.engines import redis_dump, upstash, upstash_rest
 from lastgood.engines.base import EngineOptions
 
 from tests.helpers.engines import DirSource, DirTarget, assert_same, fill, gunzip, snapshot, valkey_server
@@ -55,7 +55,7 @@ def test_rest_dump_with_binary_values_loads_with_redis_cli_pipe(rest, tmp_path: 
     with valkey_server(tmp_path / "empty") as empty_url:
         proc = subprocess.run(
             ["redis-cli", "-u", empty_url, "--pipe"],
-            input=gunzip(target.path(upstash.DUMP_OBJECT)),
+            input=gunzip(target.path(redis_dump.DUMP_OBJECT)),
             capture_output=True,
             timeout=60,
         )

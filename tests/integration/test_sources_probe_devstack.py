@@ -34,7 +34,9 @@ def test_every_probe_answers_ok_with_a_measured_latency(devstack):
     results = [
         mongodb.ENGINE.probe(env["MONGODB_URI"], timeout_s=3),
         postgres.ENGINE.probe(env["DATABASE_URL"], timeout_s=3),
-        upstash.probe(env["UPSTASH_REDIS_REST_URL"], timeout_s=3, token=env["UPSTASH_REDIS_REST_TOKEN"]),
+        upstash.ENGINE.probe(
+            env["UPSTASH_REDIS_REST_URL"], timeout_s=3, token=env["UPSTASH_REDIS_REST_TOKEN"]
+        ),
         health.probe_s3(3),
     ]
     for result in results:
@@ -47,7 +49,7 @@ def test_upstash_refusing_the_token_is_not_ok_and_the_token_is_not_echoed(devsta
     # Given a wrong REST token
     wrong = "wrong-token-" + devstack.env["UPSTASH_REDIS_REST_TOKEN"][:6]
     # When probed
-    result = upstash.probe(devstack.env["UPSTASH_REDIS_REST_URL"], timeout_s=2, token=wrong)
+    result = upstash.ENGINE.probe(devstack.env["UPSTASH_REDIS_REST_URL"], timeout_s=2, token=wrong)
     # Then not ok, with the error class, and neither token appears
     assert result.ok is False
     assert result.error.startswith("Upstash")

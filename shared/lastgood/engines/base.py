@@ -36,7 +36,7 @@ def validate_relpath(relpath: str) -> str:
 
 
 class EngineOptions(BaseModel):
-    """What a dump takes, from the source's config (`lastgood.backups.run.engine_options`).
+    """What a dump takes, from the source's config (the backup run's `engine_options`).
 
     `source`: the source's name. `include` / `exclude`: PostgreSQL schema (`public`)
     or table (`audit.*`) patterns, MongoDB `db.collection` or collection patterns,
@@ -180,51 +180,3 @@ class Stopwatch:
 def iter_chunks(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
     while chunk := stream.read(size):
         yield chunk
-
-
-class FunctionEngine:
-    """An Engine whose operations are an engine module's functions (one module per engine)."""
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        probe: Callable[..., ProbeResult],
-        dump: Callable[..., DumpResult],
-        restore: Callable[..., RestoreResult],
-        is_empty: Callable[..., bool],
-        counts: Callable[..., dict[str, int]],
-        wipe: Callable[..., None],
-    ) -> None:
-        self.name = name
-        self._probe, self._dump, self._restore = probe, dump, restore
-        self._is_empty, self._counts, self._wipe = is_empty, counts, wipe
-
-    def probe(self, url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult:
-        return self._probe(url, timeout_s=timeout_s, token=token)
-
-    def dump(
-        self, url: str, target: DumpTarget, *, options: EngineOptions, token: str | None = None
-    ) -> DumpResult:
-        return self._dump(url, target, options=options, token=token)
-
-    def restore(
-        self,
-        url: str,
-        source: ObjectSource,
-        *,
-        only: list[str] | None = None,
-        force: bool = False,
-        token: str | None = None,
-        progress: ProgressFn | None = None,
-    ) -> RestoreResult:
-        return self._restore(url, source, only=only, force=force, token=token, progress=progress)
-
-    def is_empty(self, url: str, *, token: str | None = None) -> bool:
-        return self._is_empty(url, token=token)
-
-    def counts(self, url: str, *, token: str | None = None) -> dict[str, int]:
-        return self._counts(url, token=token)
-
-    def wipe(self, url: str, *, token: str | None = None) -> None:
-        self._wipe(url, token=token)

@@ -121,9 +121,9 @@ def probe_upstash(timeout_s: float) -> ProbeResult:
     url = _secret("UPSTASH_REDIS_REST_URL")
     if not url:
         return _not_configured("upstash", "UPSTASH_REDIS_REST_URL")
-    from lastgood.engines import upstash
+    from lastgood.engines import get_engine
 
-    return upstash.probe(url, timeout_s=timeout_s, token=_secret("UPSTASH_REDIS_REST_TOKEN"))
+    return get_engine("upstash").probe(url, timeout_s=timeout_s, token=_secret("UPSTASH_REDIS_REST_TOKEN"))
 
 
 def probe_s3(timeout_s: float) -> ProbeResult:
