@@ -122,6 +122,6 @@ def percentile(samples: list[float], q: int) -> float:
 
 
 def pg_bin(tool: str) -> str:
-    from lastgood.engines.postgres import pg_bin_dir
+    from lastgood.engines.pg_tools import pg_bin_dir
 
     return str(pg_bin_dir() / tool)

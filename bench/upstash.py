@@ -13,7 +13,7 @@ SCAN_COUNT = "500"  # the engine's default SCAN page (option scan_count): same r
 
 def run(ctx: Context) -> None:
     from lastgood.backups.run import run_backup
-    from lastgood.engines.upstash import UpstashRest
+    from lastgood.engines.upstash_rest import UpstashRest
 
     keys = scaled(KEYS)
     generate_redis(ctx.env["REDIS_URL"], keys)

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 from botocore.exceptions import ClientError
-from lastgood.engines.postgres import pg_bin_dir
+from lastgood.engines.pg_tools import pg_bin_dir
 
 
 def pg_url(dbname: str | None = None) -> str:

@@ -19,7 +19,7 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from lastgood.backups.run import run_backup
 from lastgood.backups.store import BackupStore
-from lastgood.engines import mongodb, upstash
+from lastgood.engines import mongodb, redis_dump, upstash
 from pymongo import MongoClient
 
 from tests.helpers.engines import assert_same, snapshot, valkey_server
@@ -77,13 +77,13 @@ def test_upstash_backup_run_restores_every_demo_key_with_redis_cli_pipe(devstack
     result = run_backup("upstash", on_demand=True)
     manifest = result.manifest
     assert result.status == "ok" and manifest is not None
-    assert [o.key for o in manifest.objects] == [upstash.DUMP_OBJECT]
+    assert [o.key for o in manifest.objects] == [redis_dump.DUMP_OBJECT]
     assert manifest.counts["keys"] >= len(before)
     assert manifest.server_version and manifest.server_version != "unknown"
     # Then the stored stream, gunzipped and piped into an empty Valkey, reproduces the demo keys
     store = BackupStore.from_settings()
     source = store.object_source(manifest)
-    with source.open_object(upstash.DUMP_OBJECT) as body:
+    with source.open_object(redis_dump.DUMP_OBJECT) as body:
         raw = gzip.decompress(body.read())
     with valkey_server(tmp_path / "empty") as empty_url:
         proc = subprocess.run(

@@ -22,6 +22,7 @@ from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
 from lastgood.core.errors import RestoreError
 from lastgood.engines import mongodb
+from lastgood.engines.base import EngineOptions
 from pymongo import ASCENDING, MongoClient
 
 from tests.helpers.engines import DirSource, DirTarget
@@ -82,7 +83,7 @@ def test_seed_collections_decode_to_exactly_their_documents(devstack, tmp_path: 
     # When the engine dumps it (the seed collections)
     target = DirTarget(tmp_path)
     result = mongodb.ENGINE.dump(
-        url, target, options={"database": db, "include": [f"{db}.{c}" for c in seeded]}
+        url, target, options=EngineOptions(database=db, include=[f"{db}.{c}" for c in seeded])
     )
     # Then every .bson.gz decodes to exactly the collection's documents, byte for byte
     for coll in seeded:
@@ -103,7 +104,7 @@ def test_dump_then_restore_into_another_database_keeps_ids_values_and_indexes(mo
     client[db].items.create_index([("title", ASCENDING)], name="title_1")
     client[db].other.insert_one({"_id": 1})
     # When it is dumped and restored into a different (scratch) database
-    mongodb.ENGINE.dump(url, DirTarget(tmp_path), options={"database": db, "include": [f"{db}.*"]})
+    mongodb.ENGINE.dump(url, DirTarget(tmp_path), options=EngineOptions(database=db, include=[f"{db}.*"]))
     assert file_docs(tmp_path / db / "items.bson.gz") == raw_docs(client, db, "items")
     restored = db + "_restored"
     progress: list[str] = []
@@ -123,7 +124,7 @@ def test_restore_refuses_a_non_empty_target_and_force_completes_an_interrupted_r
 ) -> None:
     url, client, db = mongo
     client[db].items.insert_many(sample_docs(50))
-    mongodb.ENGINE.dump(url, DirTarget(tmp_path), options={"database": db, "include": [f"{db}.items"]})
+    mongodb.ENGINE.dump(url, DirTarget(tmp_path), options=EngineOptions(database=db, include=[f"{db}.items"]))
     restored = db + "_restored"
     # Given a restore that was interrupted half-way (part of the documents are there)
     client[restored].items.insert_many(sample_docs(20))
@@ -141,7 +142,9 @@ def test_only_restores_the_named_collections(mongo, tmp_path: Path) -> None:
     url, client, db = mongo
     client[db].a.insert_one({"_id": 1})
     client[db].b.insert_one({"_id": 2})
-    mongodb.ENGINE.dump(url, DirTarget(tmp_path), options={"database": db, "include": [f"{db}.a", f"{db}.b"]})
+    mongodb.ENGINE.dump(
+        url, DirTarget(tmp_path), options=EngineOptions(database=db, include=[f"{db}.a", f"{db}.b"])
+    )
     restored = db + "_restored"
     result = mongodb.ENGINE.restore(with_db(url, restored), DirSource(tmp_path), only=[f"{db}.b"])
     assert result.counts == {f"{db}.b": 1}

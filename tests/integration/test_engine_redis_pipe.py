@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import valkey
 from lastgood.core.errors import RestoreError
-from lastgood.engines import upstash
+from lastgood.engines import redis_dump, redis_keyspace, upstash
+from lastgood.engines.base import EngineOptions
 
 from tests.helpers.engines import DirSource, DirTarget, assert_same, fill, gunzip, snapshot, valkey_server
 
@@ -44,7 +45,7 @@ def test_redis_cli_pipe_into_an_empty_valkey_reproduces_keys_values_types_ttls(
     before = snapshot(client, prefix)
     # When the engine dumps them
     target = DirTarget(tmp_path / "backup")
-    result = upstash.ENGINE.dump(url, target, options={"include": [prefix.decode() + "*"]})
+    result = upstash.ENGINE.dump(url, target, options=EngineOptions(include=[prefix.decode() + "*"]))
     assert result.extra["counts"] == {
         "keys": 9,
         "string": 4,
@@ -54,13 +55,13 @@ def test_redis_cli_pipe_into_an_empty_valkey_reproduces_keys_values_types_ttls(
         "zset": 1,
         "stream": 1,
     }
-    assert target.counts == {upstash.DUMP_OBJECT: 9}
+    assert target.counts == {redis_dump.DUMP_OBJECT: 9}
     assert result.server_version.split()[0] in ("valkey", "redis")
     # And the gunzipped stream is fed to redis-cli --pipe against an empty Valkey
     with valkey_server(tmp_path / "empty") as empty_url:
         proc = subprocess.run(
             ["redis-cli", "-u", empty_url, "--pipe"],
-            input=gunzip(target.path(upstash.DUMP_OBJECT)),
+            input=gunzip(target.path(redis_dump.DUMP_OBJECT)),
             capture_output=True,
             timeout=60,
         )
@@ -76,7 +77,9 @@ def test_engine_restore_into_an_empty_valkey_and_refusal_when_not_empty(source, 
     url, client, prefix = source
     fill(client, prefix)
     before = snapshot(client, prefix)
-    upstash.ENGINE.dump(url, DirTarget(tmp_path / "backup"), options={"include": [prefix.decode() + "*"]})
+    upstash.ENGINE.dump(
+        url, DirTarget(tmp_path / "backup"), options=EngineOptions(include=[prefix.decode() + "*"])
+    )
     with valkey_server(tmp_path / "target") as target_url:
         assert upstash.ENGINE.is_empty(target_url)
         result = upstash.ENGINE.restore(target_url, DirSource(tmp_path / "backup"))
@@ -101,14 +104,16 @@ def test_a_key_deleted_during_the_scan_is_skipped_and_counted(source, tmp_path: 
     client.set(prefix + b"keep", "1")
     client.set(prefix + b"gone", "2")
     # Given a key that disappears between its TYPE/PTTL and its read (a real race, made deterministic)
-    original = upstash._RedisKeyspace.run
+    original = redis_keyspace.RedisKeyspace.run
 
     def run(self, commands):
         if any(cmd[0] == "MGET" for cmd in commands):
             client.delete(prefix + b"gone")
         return original(self, commands)
 
-    monkeypatch.setattr(upstash._RedisKeyspace, "run", run)
-    result = upstash.ENGINE.dump(url, DirTarget(tmp_path), options={"include": [prefix.decode() + "*"]})
+    monkeypatch.setattr(redis_keyspace.RedisKeyspace, "run", run)
+    result = upstash.ENGINE.dump(
+        url, DirTarget(tmp_path), options=EngineOptions(include=[prefix.decode() + "*"])
+    )
     assert result.extra["counts"]["keys"] == 1
     assert result.extra["vanished"] == 1

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import valkey
 from lastgood.core.errors import BackupError
-from lastgood.engines import upstash
+from lastgood.engines import redis_dump, upstash, upstash_rest
+from lastgood.engines.base import EngineOptions
 
 from tests.helpers.engines import DirSource, DirTarget, assert_same, fill, gunzip, snapshot, valkey_server
 
@@ -35,8 +36,8 @@ def rest(devstack):
     client.close()
 
 
-def _include(prefix: bytes) -> dict:
-    return {"include": [prefix.decode() + "*"], "scan_count": 50}
+def _include(prefix: bytes) -> EngineOptions:
+    return EngineOptions(include=[prefix.decode() + "*"], scan_count=50)
 
 
 @pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli (redis-tools) is not installed")
@@ -54,7 +55,7 @@ def test_rest_dump_with_binary_values_loads_with_redis_cli_pipe(rest, tmp_path: 
     with valkey_server(tmp_path / "empty") as empty_url:
         proc = subprocess.run(
             ["redis-cli", "-u", empty_url, "--pipe"],
-            input=gunzip(target.path(upstash.DUMP_OBJECT)),
+            input=gunzip(target.path(redis_dump.DUMP_OBJECT)),
             capture_output=True,
             timeout=60,
         )
@@ -73,14 +74,17 @@ def test_a_binary_key_name_is_refused_through_rest_unless_skipped(rest, tmp_path
         upstash.ENGINE.dump(url, DirTarget(tmp_path / "a"), options=_include(prefix), token=token)
     # With skip_binary_keys: the rest is dumped and the skipped key is counted
     result = upstash.ENGINE.dump(
-        url, DirTarget(tmp_path / "b"), options={**_include(prefix), "skip_binary_keys": True}, token=token
+        url,
+        DirTarget(tmp_path / "b"),
+        options=_include(prefix).model_copy(update={"skip_binary_keys": True}),
+        token=token,
     )
     assert result.extra["counts"]["keys"] == 1
     assert result.extra["skipped_binary_keys"] == 1
 
 
 @pytest.mark.parametrize(
-    ("mode", "error"), [("429", upstash.UpstashRateLimited), ("500", upstash.UpstashError)]
+    ("mode", "error"), [("429", upstash_rest.UpstashRateLimited), ("500", upstash_rest.UpstashError)]
 )
 def test_upstash_rate_limit_or_server_error_fails_the_dump(
     rest, upstash_fault, tmp_path: Path, mode, error

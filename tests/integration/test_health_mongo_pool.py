@@ -40,7 +40,7 @@ def test_pool_exhaustion_is_reported_as_not_ok_with_the_wait_queue_timeout(monke
     try:
         # When the health probe runs
         started = time.perf_counter()
-        result = mongodb.probe(url, timeout_s=2.0)
+        result = mongodb.ENGINE.probe(url, timeout_s=2.0)
         elapsed = time.perf_counter() - started
         # Then it fails fast with the pool's wait-queue timeout
         assert result.ok is False

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 from lastgood.backups.store import BackupStore
-from lastgood.engines.postgres import pg_bin_dir
+from lastgood.engines.pg_tools import pg_bin_dir
 
 from tests.helpers.restore import env, pg_snapshot, run_cli
 

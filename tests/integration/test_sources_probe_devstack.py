@@ -32,9 +32,11 @@ def with_netloc(url: str, netloc: str) -> str:
 def test_every_probe_answers_ok_with_a_measured_latency(devstack):
     env = devstack.env
     results = [
-        mongodb.probe(env["MONGODB_URI"], timeout_s=3),
-        postgres.probe(env["DATABASE_URL"], timeout_s=3),
-        upstash.probe(env["UPSTASH_REDIS_REST_URL"], timeout_s=3, token=env["UPSTASH_REDIS_REST_TOKEN"]),
+        mongodb.ENGINE.probe(env["MONGODB_URI"], timeout_s=3),
+        postgres.ENGINE.probe(env["DATABASE_URL"], timeout_s=3),
+        upstash.ENGINE.probe(
+            env["UPSTASH_REDIS_REST_URL"], timeout_s=3, token=env["UPSTASH_REDIS_REST_TOKEN"]
+        ),
         health.probe_s3(3),
     ]
     for result in results:
@@ -47,7 +49,7 @@ def test_upstash_refusing_the_token_is_not_ok_and_the_token_is_not_echoed(devsta
     # Given a wrong REST token
     wrong = "wrong-token-" + devstack.env["UPSTASH_REDIS_REST_TOKEN"][:6]
     # When probed
-    result = upstash.probe(devstack.env["UPSTASH_REDIS_REST_URL"], timeout_s=2, token=wrong)
+    result = upstash.ENGINE.probe(devstack.env["UPSTASH_REDIS_REST_URL"], timeout_s=2, token=wrong)
     # Then not ok, with the error class, and neither token appears
     assert result.ok is False
     assert result.error.startswith("Upstash")
@@ -60,7 +62,7 @@ def test_postgres_refusing_the_role_is_not_ok_and_the_password_is_redacted(devst
     parts = urlsplit(devstack.env["DATABASE_URL"])
     url = with_netloc(devstack.env["DATABASE_URL"], f"intruder:hunter2-secret@{parts.hostname}:{parts.port}")
     # When probed
-    result = postgres.probe(url, timeout_s=2)
+    result = postgres.ENGINE.probe(url, timeout_s=2)
     # Then not ok, the class and the server's reason are there, the password is not
     assert result.ok is False
     assert result.error.startswith("OperationalError")
@@ -71,7 +73,7 @@ def test_postgres_refusing_the_role_is_not_ok_and_the_password_is_redacted(devst
 def test_postgres_on_a_closed_port_fails_fast(devstack):
     url = with_netloc(devstack.env["DATABASE_URL"], f"postgres:pw-secret@127.0.0.1:{closed_port()}")
     started = time.perf_counter()
-    result = postgres.probe(url, timeout_s=2)
+    result = postgres.ENGINE.probe(url, timeout_s=2)
     assert result.ok is False and result.error.startswith("OperationalError")
     assert "pw-secret" not in result.error
     assert time.perf_counter() - started < 2.5
@@ -81,7 +83,7 @@ def test_mongodb_that_is_not_there_fails_within_the_server_selection_timeout(dev
     url = f"mongodb://app:pw-secret@127.0.0.1:{closed_port()}/"
     started = time.perf_counter()
     try:
-        result = mongodb.probe(url, timeout_s=0.5)
+        result = mongodb.ENGINE.probe(url, timeout_s=0.5)
     finally:
         mongodb.close_clients()
     assert result.ok is False

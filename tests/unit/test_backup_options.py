@@ -8,12 +8,14 @@ import pytest
 from lastgood.backups.run import engine_options, resolve_slot
 from lastgood.core.config import SourceConfig
 from lastgood.core.errors import ConfigError
-from lastgood.engines.postgres import Selection, libpq_args
+from lastgood.engines.base import EngineOptions
+from lastgood.engines.pg_selection import Selection
+from lastgood.engines.postgres import libpq_args
 
 
 def test_include_and_exclude_become_schema_and_table_switches():
     sel = Selection.from_options(
-        {"include": ["public", "audit.events"], "exclude": ["tmp", "public.cache_*"]}
+        EngineOptions(include=["public", "audit.events"], exclude=["tmp", "public.cache_*"])
     )
     assert sel.pg_dump_switches() == [
         "--schema=public",
@@ -25,24 +27,28 @@ def test_include_and_exclude_become_schema_and_table_switches():
 
 def test_counted_tables_follow_pg_dump_rules():
     # -t wins over -n/-N (as in pg_dump), -T always applies
-    sel = Selection.from_options({"include": ["audit.*"], "exclude": ["audit.big"]})
+    sel = Selection.from_options(EngineOptions(include=["audit.*"], exclude=["audit.big"]))
     assert sel.dumps_table("audit", "events")
     assert not sel.dumps_table("audit", "big")
     assert not sel.dumps_table("public", "users")
-    schemas = Selection.from_options({"include": ["public"], "exclude": ["public.cache_*"]})
+    schemas = Selection.from_options(EngineOptions(include=["public"], exclude=["public.cache_*"]))
     assert schemas.dumps_table("public", "users")
     assert not schemas.dumps_table("public", "cache_1")
     assert not schemas.dumps_table("other", "users")
-    everything = Selection.from_options({"exclude": ["tmp"]})
+    everything = Selection.from_options(EngineOptions(exclude=["tmp"]))
     assert everything.dumps_table("public", "x") and not everything.dumps_table("tmp", "x")
     # Unquoted patterns fold to lower case, like pg_dump
-    assert Selection.from_options({"include": ["Public.Users"]}).dumps_table("public", "users")
+    assert Selection.from_options(EngineOptions(include=["Public.Users"])).dumps_table("public", "users")
 
 
 def test_tables_whose_data_is_excluded_are_counted_as_empty():
-    sel = Selection.from_options({"pg_dump_args": ["--exclude-table-data=public.log", "--no-comments"]})
+    sel = Selection.from_options(
+        EngineOptions(pg_dump_args=["--exclude-table-data=public.log", "--no-comments"])
+    )
     assert not sel.dumps_rows("public", "log") and sel.dumps_rows("public", "users")
-    assert not Selection.from_options({"pg_dump_args": ["--schema-only"]}).dumps_rows("public", "users")
+    assert not Selection.from_options(EngineOptions(pg_dump_args=["--schema-only"])).dumps_rows(
+        "public", "users"
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,7 +65,7 @@ def test_tables_whose_data_is_excluded_are_counted_as_empty():
 )
 def test_pg_dump_args_that_change_output_or_connection_are_refused(bad):
     with pytest.raises(ConfigError, match="not allowed"):
-        Selection.from_options({"pg_dump_args": bad})
+        Selection.from_options(EngineOptions(pg_dump_args=bad))
 
 
 def test_password_goes_to_the_environment_not_the_command_line(monkeypatch):
@@ -97,10 +103,10 @@ def test_engine_options_carry_the_source_config():
         include=["public"],
         pg_dump_args=["--no-comments"],
     )
-    assert engine_options(source) == {
-        "source": "pg",
-        "include": ["public"],
-        "exclude": [],
-        "pg_dump_args": ["--no-comments"],
-        "database": None,
-    }
+    assert engine_options(source) == EngineOptions(
+        source="pg",
+        include=("public",),
+        exclude=(),
+        pg_dump_args=("--no-comments",),
+        database=None,
+    )

@@ -15,7 +15,8 @@ from typing import Any
 import bson
 import pytest
 from lastgood.core.errors import BackupError, SourceUnavailable
-from lastgood.engines import mongodb
+from lastgood.engines import mongodb, mongodb_client, mongodb_dump, mongodb_restore
+from lastgood.engines.base import EngineOptions
 from mockupdb import MockupDB, OpMsg, go
 
 from tests.helpers.engines import DirTarget
@@ -30,7 +31,7 @@ def test_metadata_json_is_mongodumps_canonical_extended_json() -> None:
         {"v": 2, "key": {"a": -1}, "name": "a_-1", "unique": True},
     ]
     # When the metadata is rendered
-    meta = json.loads(mongodb.metadata_json("coll", {}, indexes, "ab" * 16))
+    meta = json.loads(mongodb_dump.metadata_json("coll", {}, indexes, "ab" * 16))
     # Then it has mongodump's keys, with numbers typed the way mongorestore expects
     assert list(meta) == ["options", "indexes", "uuid", "collectionName", "type"]
     assert meta["indexes"][1] == {
@@ -44,7 +45,7 @@ def test_metadata_json_is_mongodumps_canonical_extended_json() -> None:
 
 def test_index_models_skip_the_id_index_and_keep_direction_and_options() -> None:
     meta = bson.json_util.loads(
-        mongodb.metadata_json(
+        mongodb_dump.metadata_json(
             "c",
             {},
             [
@@ -54,15 +55,15 @@ def test_index_models_skip_the_id_index_and_keep_direction_and_options() -> None
             None,
         )
     )
-    models = mongodb._index_models(meta)
+    models = mongodb_restore._index_models(meta)
     assert [m.document for m in models] == [{"key": {"a": -1, "b": 1}, "name": "ab", "unique": True}]
 
 
 def test_count_docs_walks_concatenated_bson_and_rejects_truncation() -> None:
     batch = b"".join(bson.encode(d) for d in DOCS)
-    assert mongodb._count_docs(batch) == len(DOCS)
+    assert mongodb_dump._count_docs(batch) == len(DOCS)
     with pytest.raises(BackupError):
-        mongodb._count_docs(batch[:-3])
+        mongodb_dump._count_docs(batch[:-3])
 
 
 @pytest.mark.parametrize(
@@ -79,7 +80,7 @@ def test_count_docs_walks_concatenated_bson_and_rejects_truncation() -> None:
 def test_include_exclude_patterns(
     namespace: str, include: list[str], exclude: list[str], selected: bool
 ) -> None:
-    assert mongodb._selected(namespace, include, exclude) is selected
+    assert mongodb_client.selected(namespace, include, exclude) is selected
 
 
 def test_database_comes_from_options_then_url_then_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,7 +89,7 @@ def test_database_comes_from_options_then_url_then_setting(monkeypatch: pytest.M
     monkeypatch.setenv("MONGODB_DB_NAME", "fallback")
     reset_settings()
     try:
-        assert mongodb.database_of("mongodb://h/app", {"database": "opt"}) == "opt"
+        assert mongodb.database_of("mongodb://h/app", "opt") == "opt"
         assert mongodb.database_of("mongodb://h/app?tls=false") == "app"
         assert mongodb.database_of("mongodb://h/") == "fallback"
     finally:
@@ -127,7 +128,7 @@ def _get_more(server: MockupDB) -> Any:
 def _start_dump(server: MockupDB, tmp_path: Path) -> tuple[Any, DirTarget]:
     target = DirTarget(tmp_path)
     url = f"mongodb://127.0.0.1:{server.port}/app"
-    future = go(mongodb.ENGINE.dump, url, target, options={"batch_size": 3})
+    future = go(mongodb.ENGINE.dump, url, target, options=EngineOptions(batch_size=3))
     find = server.receives()
     assert find.command_name == "find"
     find.ok(cursor={"id": 123, "ns": "app.c", "firstBatch": DOCS[:3]})

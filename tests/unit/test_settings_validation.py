@@ -68,7 +68,7 @@ def test_plaintext_connections_to_remote_hosts_are_refused_unless_opted_out(monk
     require_tls("postgresql://u@db.example.com/app", secure=True, allow_insecure=False, what="PostgreSQL")
     require_tls("postgresql://u@db.example.com/app", secure=False, allow_insecure=True, what="PostgreSQL")
     # and each engine applies it
-    from lastgood.engines import mongodb, postgres, upstash
+    from lastgood.engines import mongodb, postgres, upstash_rest
 
     monkeypatch.delenv("ALLOW_INSECURE_TRANSPORT", raising=False)
     reset_settings()
@@ -78,5 +78,5 @@ def test_plaintext_connections_to_remote_hosts_are_refused_unless_opted_out(monk
     with pytest.raises(ConfigError):
         mongodb.get_client("mongodb://db.example.com:27017/")
     with pytest.raises(ConfigError):
-        upstash.UpstashRest("http://kv.example.com", "t")
+        upstash_rest.UpstashRest("http://kv.example.com", "t")
     reset_settings()

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 from lastgood.core.errors import RestoreError
-from lastgood.engines import upstash
+from lastgood.engines import redis_dump, redis_keyspace, upstash
 from lastgood.engines.resp import encode_commands
 
 from tests.helpers.engines import DirSource
 
 
 def test_a_string_with_ttl_is_deleted_set_and_given_its_remaining_ttl() -> None:
-    assert upstash.key_commands(b"k", "string", b"\xff\x00", 1500) == [
+    assert redis_dump.key_commands(b"k", "string", b"\xff\x00", 1500) == [
         ["DEL", b"k"],
         ["SET", b"k", b"\xff\x00"],
         ["PEXPIRE", b"k", 1500],
@@ -28,31 +28,31 @@ def test_a_string_with_ttl_is_deleted_set_and_given_its_remaining_ttl() -> None:
 
 
 def test_a_key_without_ttl_gets_no_expire() -> None:
-    assert upstash.key_commands(b"k", "set", [b"a"], -1) == [["DEL", b"k"], ["SADD", b"k", b"a"]]
+    assert redis_dump.key_commands(b"k", "set", [b"a"], -1) == [["DEL", b"k"], ["SADD", b"k", b"a"]]
 
 
 def test_big_collections_are_written_in_chunks() -> None:
     # Given a hash with 5 fields and a chunk size of 2
     flat = [x for i in range(5) for x in (b"f%d" % i, b"v%d" % i)]
-    cmds = upstash.key_commands(b"h", "hash", flat, -1, chunk=2)
+    cmds = redis_dump.key_commands(b"h", "hash", flat, -1, chunk=2)
     # Then three HSETs carry all the pairs, in order
     assert [c[0] for c in cmds] == ["DEL", "HSET", "HSET", "HSET"]
     assert [a for c in cmds[1:] for a in c[2:]] == flat
 
 
 def test_zset_pairs_are_turned_into_score_member_for_zadd() -> None:
-    cmds = upstash.key_commands(b"z", "zset", [b"m1", b"1.5", b"m2", b"-3"], -1)
+    cmds = redis_dump.key_commands(b"z", "zset", [b"m1", b"1.5", b"m2", b"-3"], -1)
     assert cmds[1] == ["ZADD", b"z", b"1.5", b"m1", b"-3", b"m2"]
 
 
 def test_stream_entries_keep_their_ids_and_an_empty_stream_is_recreated_empty() -> None:
-    cmds = upstash.key_commands(b"s", "stream", [(b"1-1", [b"f", b"v"])], -1)
+    cmds = redis_dump.key_commands(b"s", "stream", [(b"1-1", [b"f", b"v"])], -1)
     assert cmds[1] == ["XADD", b"s", b"1-1", b"f", b"v"]
-    empty = upstash.key_commands(b"e", "stream", [], -1)
+    empty = redis_dump.key_commands(b"e", "stream", [], -1)
     assert empty[1:] == [["XADD", b"e", "0-1", "_", "_"], ["XDEL", b"e", "0-1"]]
 
 
-class RecordingKeyspace(upstash._Keyspace):
+class RecordingKeyspace(redis_keyspace.Keyspace):
     def __init__(self, *, binary_safe: bool = True, dbsize: int = 0) -> None:
         self.binary_safe_args = binary_safe
         self.sent: list[list[Any]] = []
@@ -78,9 +78,9 @@ def _backup(tmp_path: Path, commands: list[list[Any]]) -> DirSource:
 
 
 STREAM = [
-    *upstash.key_commands(b"a:1", "string", b"x", 1000),
-    *upstash.key_commands(b"a:2", "list", [b"1", b"2"], -1),
-    *upstash.key_commands(b"b:1", "hash", [b"f", b"v"], -1),
+    *redis_dump.key_commands(b"a:1", "string", b"x", 1000),
+    *redis_dump.key_commands(b"a:2", "list", [b"1", b"2"], -1),
+    *redis_dump.key_commands(b"b:1", "hash", [b"f", b"v"], -1),
 ]
 
 
@@ -126,7 +126,7 @@ def test_a_rest_restore_refuses_binary_arguments_before_writing_anything(
     # Given a backup whose second key has a binary value, and a REST (not binary-safe) target
     ks = RecordingKeyspace(binary_safe=False)
     _patch(monkeypatch, ks)
-    stream = [*STREAM, *upstash.key_commands(b"c", "string", b"\xff\xfe", -1)]
+    stream = [*STREAM, *redis_dump.key_commands(b"c", "string", b"\xff\xfe", -1)]
     # When restoring, Then it is refused naming the reason, and nothing was sent
     with pytest.raises(RestoreError, match="binary argument"):
         upstash.ENGINE.restore("https://example.invalid", _backup(tmp_path, stream), token="t")
@@ -137,8 +137,8 @@ def test_batches_end_only_at_key_boundaries(monkeypatch: pytest.MonkeyPatch, tmp
     # Given a list key written in many chunks (a re-sent batch must never duplicate items)
     ks = RecordingKeyspace()
     _patch(monkeypatch, ks)
-    big = upstash.key_commands(b"l", "list", [b"%d" % i for i in range(3000)], -1, chunk=2)
-    stream = [*big, *upstash.key_commands(b"k", "string", b"v", -1)]
+    big = redis_dump.key_commands(b"l", "list", [b"%d" % i for i in range(3000)], -1, chunk=2)
+    stream = [*big, *redis_dump.key_commands(b"k", "string", b"v", -1)]
     upstash.ENGINE.restore("redis://127.0.0.1:1/0", _backup(tmp_path, stream))
     # Then the whole list went in one batch, the next key in another
     assert ks.batches == 2

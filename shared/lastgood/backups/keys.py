@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
+from lastgood.engines.base import RESERVED_NAMES
 from lastgood.storage.audit import AUDIT_PREFIX
 from lastgood.storage.audit import record_key as audit_key
 
@@ -51,8 +52,9 @@ BACKUPS_PREFIX = "backups/"
 LOCKS_PREFIX = "locks/"
 MANIFEST_NAME = "manifest.json"
 VERIFICATION_NAME = "verification.json"
-# Names that live next to the data objects in a backup prefix and are not data.
-RESERVED_NAMES = frozenset({MANIFEST_NAME, VERIFICATION_NAME})
+# Names that live next to the data objects in a backup prefix and are not data (defined
+# where engines validate the paths they write, which may not import backups).
+assert {MANIFEST_NAME, VERIFICATION_NAME} == RESERVED_NAMES
 
 
 class BackupKey(NamedTuple):

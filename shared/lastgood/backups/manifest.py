@@ -40,15 +40,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lastgood.backups.keys import RESERVED_NAMES
 from lastgood.core.errors import BackupIntegrityError
 from lastgood.core.timefmt import human_bytes, iso_z, to_utc
+from lastgood.engines.base import validate_relpath as validate_relpath
 
 MANIFEST_FORMAT = 1
 
 BACKUP_ID_RE = re.compile(r"^(?P<ts>\d{8}T\d{6}Z)-(?P<rand>[0-9a-f]{6})$")
 _ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
-_RELPATH_RE = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/+=@-]{1,512}$")
 
 
 # --------------------------------------------------------------------------- ids
@@ -73,13 +72,6 @@ def backup_id_time(backup_id: str) -> datetime:
     if not match:
         raise ValueError(f"not a backup id (expected YYYYMMDDTHHMMSSZ-xxxxxx): {backup_id!r}")
     return datetime.strptime(match["ts"], _ID_TIME_FORMAT).replace(tzinfo=UTC)
-
-
-def validate_relpath(relpath: str) -> str:
-    """Refuse object paths that could escape the backup prefix or collide with the manifest."""
-    if not _RELPATH_RE.match(relpath) or relpath in RESERVED_NAMES or "//" in relpath:
-        raise ValueError(f"invalid backup object path {relpath!r}")
-    return relpath
 
 
 def slot_label(slot: datetime) -> str:

@@ -15,8 +15,8 @@ metrics and the audit record are emitted, and `BackupError` is raised so the
 Lambda's on-failure destination and alarm fire. Earlier backups are never
 touched.
 
-Engines receive `options`: `source` (name), `include`, `exclude`,
-`pg_dump_args`, `database` — straight from the source's config.
+Engines receive `options` (`EngineOptions`): `source` (name), `include`,
+`exclude`, `pg_dump_args`, `database` — straight from the source's config.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
 from lastgood.core.settings import get_secret
 from lastgood.core.timefmt import floor_slot, iso_z, parse_time, schedule_period_seconds, to_utc
+from lastgood.engines.base import EngineOptions
 
 # Metric names (namespace from POWERTOOLS_METRICS_NAMESPACE, dimension `source`).
 METRIC_SUCCESS = "BackupSuccess"
@@ -73,14 +74,14 @@ def resolve_slot(source: SourceConfig, slot: datetime | str | None, now: datetim
     return floor_slot(moment, schedule_period_seconds(source.schedule))
 
 
-def engine_options(source: SourceConfig) -> dict[str, Any]:
-    return {
-        "source": source.name,
-        "include": list(source.include),
-        "exclude": list(source.exclude),
-        "pg_dump_args": list(source.pg_dump_args),
-        "database": source.database,
-    }
+def engine_options(source: SourceConfig) -> EngineOptions:
+    return EngineOptions(
+        source=source.name,
+        include=tuple(source.include),
+        exclude=tuple(source.exclude),
+        pg_dump_args=tuple(source.pg_dump_args),
+        database=source.database,
+    )
 
 
 def _emit(source: str, **values: tuple[str, float]) -> None:

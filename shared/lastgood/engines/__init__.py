@@ -1,4 +1,6 @@
-"""Database engines. One module per engine; each can connect, probe, dump and restore.
+"""Database engines: each a class implementing `base.Engine` (probe, dump, restore,
+counts, is_empty, wipe), its instance `ENGINE` in the engine's module; a dump takes
+one `base.EngineOptions`. Engines depend on `lastgood.core` only.
 
 `get_engine(name)` imports only the engine asked for, so a handler never loads
 a driver it does not use (prune loads none; the loader path no psycopg).

@@ -4,11 +4,13 @@ The store knows nothing of databases; an engine does not know whether the CLI
 or a handler called it. A dump writes named objects through a `DumpTarget`
 (the backup run streams each to S3 multipart, hashing as it goes); a restore
 reads them back through an `ObjectSource` that has already verified them.
+A dump is told what to take by one `EngineOptions`, the same model for every engine.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -16,7 +18,47 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
+from pydantic import BaseModel, ConfigDict
+
 from lastgood.core.errors import ConfigError
+
+# Object names inside a backup: relative, no `.`/`..` segments, no `//`.
+_RELPATH_RE = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/+=@-]{1,512}$")
+# Names that live next to the data objects in a backup prefix and are not data.
+# Names next to the data objects in a backup prefix that are not data (engines must never
+# write them); lastgood.backups.keys spells the same names as MANIFEST_NAME / VERIFICATION_NAME.
+RESERVED_NAMES = frozenset({"manifest.json", "verification.json"})
+
+
+def validate_relpath(relpath: str) -> str:
+    """Refuse object paths that could escape the backup prefix or collide with the manifest."""
+    if not _RELPATH_RE.match(relpath) or relpath in RESERVED_NAMES or "//" in relpath:
+        raise ValueError(f"invalid backup object path {relpath!r}")
+    return relpath
+
+
+class EngineOptions(BaseModel):
+    """What a dump takes, from the source's config (the backup run's `engine_options`).
+
+    `source`: the source's name. `include` / `exclude`: PostgreSQL schema (`public`)
+    or table (`audit.*`) patterns, MongoDB `db.collection` or collection patterns,
+    Redis key patterns. `pg_dump_args`: extra pg_dump arguments (PostgreSQL).
+    `database`: the MongoDB database to dump when the URL names none.
+    `skip_binary_keys`: through the Upstash REST API, skip (and count) key names
+    that are not UTF-8 instead of failing. `batch_size` (MongoDB find batch) and
+    `scan_count` (Redis SCAN page) size the round trips.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    pg_dump_args: tuple[str, ...] = ()
+    database: str | None = None
+    skip_binary_keys: bool = False
+    batch_size: int = 1000
+    scan_count: int = 500
 
 
 @dataclass
@@ -83,7 +125,7 @@ class Engine(Protocol):
     def probe(self, url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult: ...
 
     def dump(
-        self, url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None
+        self, url: str, target: DumpTarget, *, options: EngineOptions, token: str | None = None
     ) -> DumpResult: ...
 
     def restore(
@@ -140,51 +182,3 @@ class Stopwatch:
 def iter_chunks(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
     while chunk := stream.read(size):
         yield chunk
-
-
-class FunctionEngine:
-    """An Engine whose operations are an engine module's functions (one module per engine)."""
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        probe: Callable[..., ProbeResult],
-        dump: Callable[..., DumpResult],
-        restore: Callable[..., RestoreResult],
-        is_empty: Callable[..., bool],
-        counts: Callable[..., dict[str, int]],
-        wipe: Callable[..., None],
-    ) -> None:
-        self.name = name
-        self._probe, self._dump, self._restore = probe, dump, restore
-        self._is_empty, self._counts, self._wipe = is_empty, counts, wipe
-
-    def probe(self, url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult:
-        return self._probe(url, timeout_s=timeout_s, token=token)
-
-    def dump(
-        self, url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None
-    ) -> DumpResult:
-        return self._dump(url, target, options=options, token=token)
-
-    def restore(
-        self,
-        url: str,
-        source: ObjectSource,
-        *,
-        only: list[str] | None = None,
-        force: bool = False,
-        token: str | None = None,
-        progress: ProgressFn | None = None,
-    ) -> RestoreResult:
-        return self._restore(url, source, only=only, force=force, token=token, progress=progress)
-
-    def is_empty(self, url: str, *, token: str | None = None) -> bool:
-        return self._is_empty(url, token=token)
-
-    def counts(self, url: str, *, token: str | None = None) -> dict[str, int]:
-        return self._counts(url, token=token)
-
-    def wipe(self, url: str, *, token: str | None = None) -> None:
-        self._wipe(url, token=token)

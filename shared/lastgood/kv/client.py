@@ -348,7 +348,7 @@ class ResilientKV:
 def get_kv() -> ResilientKV:
     """The process-wide ResilientKV built from settings (`reset_kv()` in tests)."""
     from lastgood.core.settings import get_secret, get_settings
-    from lastgood.engines.upstash import UpstashRest
+    from lastgood.engines.upstash_rest import UpstashRest
 
     settings = get_settings()
     url = get_secret("UPSTASH_REDIS_REST_URL", required=False)

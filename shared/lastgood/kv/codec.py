@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from lastgood.engines.upstash import Arg, Reply, UpstashCommandError, UpstashError, UpstashRateLimited
+from lastgood.engines.upstash_rest import Arg, Reply, UpstashCommandError, UpstashError, UpstashRateLimited
 
 __all__ = [
     "Arg",

@@ -103,27 +103,27 @@ def probe_mongodb(timeout_s: float) -> ProbeResult:
     url = _secret("MONGODB_URI")
     if not url:
         return _not_configured("mongodb", "MONGODB_URI")
-    from lastgood.engines import mongodb
+    from lastgood.engines import get_engine
 
-    return mongodb.probe(url, timeout_s=timeout_s)
+    return get_engine("mongodb").probe(url, timeout_s=timeout_s)
 
 
 def probe_postgres(timeout_s: float) -> ProbeResult:
     url = _secret("DATABASE_URL")
     if not url:
         return _not_configured("postgres", "DATABASE_URL")
-    from lastgood.engines import postgres
+    from lastgood.engines import get_engine
 
-    return postgres.probe(url, timeout_s=timeout_s)
+    return get_engine("postgres").probe(url, timeout_s=timeout_s)
 
 
 def probe_upstash(timeout_s: float) -> ProbeResult:
     url = _secret("UPSTASH_REDIS_REST_URL")
     if not url:
         return _not_configured("upstash", "UPSTASH_REDIS_REST_URL")
-    from lastgood.engines import upstash
+    from lastgood.engines import get_engine
 
-    return upstash.probe(url, timeout_s=timeout_s, token=_secret("UPSTASH_REDIS_REST_TOKEN"))
+    return get_engine("upstash").probe(url, timeout_s=timeout_s, token=_secret("UPSTASH_REDIS_REST_TOKEN"))
 
 
 def probe_s3(timeout_s: float) -> ProbeResult:

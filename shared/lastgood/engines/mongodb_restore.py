@@ -1,0 +1,138 @@
+"""MongoDB restore: the raw documents back, then the indexes.
+
+Documents are inserted in unordered batches of raw BSON (so `_id` and every
+value are kept byte for byte), then the indexes are recreated from the
+collection's `.metadata.json`.
+"""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any, BinaryIO, cast
+
+import bson
+from bson import json_util
+from bson.int64 import Int64
+from bson.raw_bson import RawBSONDocument
+from pymongo import IndexModel
+from pymongo.errors import PyMongoError
+
+from lastgood.core.errors import RestoreError
+from lastgood.core.redact import redact_text
+from lastgood.engines.base import ObjectSource, ProgressFn, RestoreResult
+from lastgood.engines.mongodb_client import RAW, get_client, matches, url_database
+
+
+def _index_models(metadata: dict[str, Any]) -> list[IndexModel]:
+    models = []
+    for spec in metadata.get("indexes") or []:
+        if spec.get("name") == "_id_":
+            continue
+        keys = []
+        for field_name, direction in dict(spec["key"]).items():
+            if isinstance(direction, int | float | Int64) and not isinstance(direction, bool):
+                direction = int(direction)
+            keys.append((field_name, direction))
+        extra = {k: v for k, v in spec.items() if k not in ("v", "key", "ns", "background")}
+        models.append(IndexModel(keys, **extra))
+    return models
+
+
+def _backup_collections(source: ObjectSource, only: list[str]) -> list[tuple[str, str, str, str | None]]:
+    """(db, coll, data object, metadata object) for each collection in the backup, `only`-filtered."""
+    names = source.list_objects()
+    present = set(names)
+    out = []
+    for relpath in names:
+        for suffix in (".bson.gz", ".bson"):
+            if relpath.endswith(suffix) and relpath.count("/") == 1:
+                db, coll = relpath[: -len(suffix)].split("/", 1)
+                if only and not matches(f"{db}.{coll}", only):
+                    break
+                meta = f"{db}/{coll}.metadata.json"
+                out.append((db, coll, relpath, meta if meta in present else None))
+                break
+    return out
+
+
+def restore(
+    url: str, source: ObjectSource, *, only: list[str] | None, force: bool, progress: ProgressFn | None
+) -> RestoreResult:
+    """Insert every backed-up collection into the target, then recreate its indexes.
+
+    The target database is the URL's path when it names one (restore into a
+    scratch database), else each collection's original database. A target
+    collection that already holds documents is refused unless `force`, which
+    drops it first — so an interrupted restore re-run with `force` completes.
+    """
+    plan = _backup_collections(source, only or [])
+    if not plan:
+        raise RestoreError(
+            "nothing to restore: no <db>/<collection>.bson.gz object matches"
+            + (f" --only {' '.join(only)}" if only else "")
+        )
+    override = url_database(url)
+    client = get_client(url)
+    counts: dict[str, int] = {}
+    try:
+        occupied = []
+        for db, coll, _, _ in plan:
+            target = client[override or db][coll]
+            if target.find_one({}, projection={"_id": 1}) is not None:
+                occupied.append(f"{target.database.name}.{coll}")
+        if occupied and not force:
+            raise RestoreError(
+                f"target collection(s) not empty: {', '.join(occupied)}; pass --force to drop and replace them"
+            )
+        for db, coll, data_path, meta_path in plan:
+            target_db = client[override or db]
+            namespace = f"{target_db.name}.{coll}"
+            metadata: dict[str, Any] = {}
+            if meta_path:
+                with source.open_object(meta_path) as handle:
+                    metadata = json_util.loads(handle.read().decode("utf-8"))
+            if force:
+                target_db.drop_collection(coll)
+            options = dict(metadata.get("options") or {})
+            if options and coll not in target_db.list_collection_names(filter={"name": coll}):
+                target_db.create_collection(coll, **options)  # capped, validator, collation, …
+            collection = target_db.get_collection(coll, codec_options=RAW)
+            inserted = _insert_all(source, data_path, collection, namespace, progress)
+            models = _index_models(metadata)
+            if models:
+                collection.create_indexes(models)
+            counts[f"{db}.{coll}"] = collection.count_documents({})
+            if progress:
+                progress(f"{namespace}: {inserted} documents, {len(models)} index(es)")
+    except PyMongoError as exc:
+        raise RestoreError(
+            f"restore failed: {type(exc).__name__}: {redact_text(str(exc), (url,))}"[:500]
+        ) from None
+    return RestoreResult(counts=counts)
+
+
+def _insert_all(
+    source: ObjectSource, relpath: str, collection: Any, namespace: str, progress: ProgressFn | None
+) -> int:
+    max_docs, max_bytes = 1000, 8 << 20
+    inserted = 0
+    with source.open_object(relpath) as raw:
+        stream = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb")) if relpath.endswith(".gz") else raw
+        batch: list[RawBSONDocument] = []
+        size = 0
+        try:
+            for doc in bson.decode_file_iter(stream, RAW):
+                batch.append(doc)
+                size += len(doc.raw)
+                if len(batch) >= max_docs or size >= max_bytes:
+                    collection.insert_many(batch, ordered=False, bypass_document_validation=True)
+                    inserted += len(batch)
+                    batch, size = [], 0
+                    if progress and inserted % 50000 < max_docs:
+                        progress(f"{namespace}: {inserted} documents")
+        except (OSError, EOFError, bson.errors.InvalidBSON) as exc:
+            raise RestoreError(f"{relpath}: unreadable BSON stream: {exc}") from None
+        if batch:
+            collection.insert_many(batch, ordered=False, bypass_document_validation=True)
+            inserted += len(batch)
+    return inserted

