@@ -8,7 +8,6 @@ a driver it does not use (prune loads none; the loader path no psycopg).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from lastgood.core.errors import ConfigError
@@ -16,19 +15,22 @@ from lastgood.core.errors import ConfigError
 if TYPE_CHECKING:
     from lastgood.engines.base import Engine
 
-_MODULES = {
-    "postgres": "lastgood.engines.postgres",
-    "mongodb": "lastgood.engines.mongodb",
-    "upstash": "lastgood.engines.upstash",
-    "redis": "lastgood.engines.upstash",
-}
+KNOWN = ("mongodb", "postgres", "redis", "upstash")
 
 
 def get_engine(name: str) -> Engine:
-    try:
-        module_name = _MODULES[name]
-    except KeyError:
-        raise ConfigError(f"unknown engine {name!r}; known engines: {', '.join(sorted(_MODULES))}") from None
-    module = importlib.import_module(module_name)
-    engine: Engine = module.ENGINE
-    return engine
+    # Explicit imports (not importlib by name): the import graph, and so the layer's
+    # contents check and the import rules, see every engine a handler can load.
+    if name == "postgres":
+        from lastgood.engines.postgres import ENGINE as postgres
+
+        return postgres
+    if name == "mongodb":
+        from lastgood.engines.mongodb import ENGINE as mongodb
+
+        return mongodb
+    if name in ("upstash", "redis"):
+        from lastgood.engines.upstash import ENGINE as upstash
+
+        return upstash
+    raise ConfigError(f"unknown engine {name!r}; known engines: {', '.join(KNOWN)}")
