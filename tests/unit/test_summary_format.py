@@ -12,10 +12,10 @@ from lastgood.monitoring.summary import (
     SourceStatus,
     SummaryInputs,
     build_summary,
-    drill_from_verification,
     human_bytes,
     human_duration,
 )
+from lastgood.monitoring.summary_gather import drill_from_verification
 
 from tests.helpers import verification
 

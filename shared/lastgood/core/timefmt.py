@@ -65,8 +65,8 @@ def floor_slot(moment: datetime, period_s: int) -> datetime:
 
 def human_bytes(size: int) -> str:
     value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"  # pragma: no cover
@@ -74,3 +74,20 @@ def human_bytes(size: int) -> str:
 
 def age(moment: datetime, now: datetime | None = None) -> timedelta:
     return to_utc(now or datetime.now(UTC)) - to_utc(moment)
+
+
+def human_duration(seconds: float | None) -> str:
+    """`45s`, `12m`, `3h 05m`, `2d 4h` (None → `?`)."""
+    if seconds is None:
+        return "?"
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total}s"
+    minutes, _ = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"

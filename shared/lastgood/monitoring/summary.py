@@ -2,7 +2,7 @@
 
 Two halves. `build_summary(inputs, now)` is pure: it turns what was gathered
 into the subject and plain-text message people read, plus the list of issues.
-`gather(now)` does the I/O: backup manifests and restore-drill results from the
+`summary_gather.gather(now)` does the I/O: backup manifests and restore-drill results from the
 backup bucket (`lastgood.backups.store`), dataset freshness from the site bucket
 (`live/data/<name>.json` LastModified) and fallback counts over the last 24 h
 from the CloudWatch metric `FallbackUsed`. A part that cannot be read is shown
@@ -11,12 +11,13 @@ as unknown with the reason — the summary is still sent, and says so.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lastgood.backups.verification import VerificationRecord
+from lastgood.core import timefmt
 from lastgood.core.observability import logger
+from lastgood.core.timefmt import human_duration
 
 FALLBACK_METRIC = "FallbackUsed"
 WINDOW = timedelta(hours=24)
@@ -86,7 +87,7 @@ class Summary:
             "message": self.message,
             "ok": self.ok,
             "issues": self.issues,
-            "generated_at": _iso(self.generated_at),
+            "generated_at": iso_seconds(self.generated_at),
             **self.data,
         }
 
@@ -94,38 +95,14 @@ class Summary:
 # --------------------------------------------------------------------------- pure formatting
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_seconds(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def human_duration(seconds: float | None) -> str:
-    """`45s`, `12m`, `3h 05m`, `2d 4h` (None → `?`)."""
-    if seconds is None:
-        return "?"
-    total = max(0, round(seconds))
-    if total < 60:
-        return f"{total}s"
-    minutes, _ = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h {minutes:02d}m" if minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h" if hours else f"{days}d"
-
-
 def human_bytes(size: int | None) -> str:
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
+    return "?" if size is None else timefmt.human_bytes(size)
 
 
 def _source_line(src: SourceStatus, now: datetime, issues: list[str]) -> tuple[str, dict[str, Any]]:
@@ -133,7 +110,7 @@ def _source_line(src: SourceStatus, now: datetime, issues: list[str]) -> tuple[s
         "source": src.name,
         "rpo_s": src.rpo_s,
         "last_backup_id": src.last_backup_id,
-        "last_backup_at": _iso(src.last_backup_at),
+        "last_backup_at": iso_seconds(src.last_backup_at),
         "size_bytes": src.size_bytes,
         "duration_s": src.duration_s,
         "age_s": None,
@@ -156,7 +133,7 @@ def _source_line(src: SourceStatus, now: datetime, issues: list[str]) -> tuple[s
         )
     took = f", took {human_duration(src.duration_s)}" if src.duration_s is not None else ""
     return (
-        f"  {src.name:<10} {'LATE' if late else 'OK':<8} last {_iso(src.last_backup_at)} "
+        f"  {src.name:<10} {'LATE' if late else 'OK':<8} last {iso_seconds(src.last_backup_at)} "
         f"({human_duration(age)} ago, RPO {human_duration(src.rpo_s)}), "
         f"{human_bytes(src.size_bytes)}{took}, {src.backups} kept"
     ), row
@@ -170,12 +147,12 @@ def _drill_line(src: SourceStatus, issues: list[str]) -> tuple[str, dict[str, An
         "source": src.name,
         "backup_id": drill.backup_id,
         "passed": drill.passed,
-        "at": _iso(drill.at),
+        "at": iso_seconds(drill.at),
         "recovery_time_s": drill.recovery_time_s,
         "rto_s": src.rto_s,
         "within_rto": None if drill.recovery_time_s is None else drill.recovery_time_s <= src.rto_s,
     }
-    when = _iso(drill.at) or drill.backup_id
+    when = iso_seconds(drill.at) or drill.backup_id
     recovery = f"recovery {human_duration(drill.recovery_time_s)} (RTO {human_duration(src.rto_s)})"
     if not drill.passed:
         issues.append(
@@ -193,7 +170,7 @@ def _drill_line(src: SourceStatus, issues: list[str]) -> tuple[str, dict[str, An
 def _dataset_line(ds: DatasetStatus, now: datetime, issues: list[str]) -> tuple[str, dict[str, Any]]:
     row: dict[str, Any] = {
         "dataset": ds.name,
-        "last_modified": _iso(ds.last_modified),
+        "last_modified": iso_seconds(ds.last_modified),
         "freshness_s": ds.freshness_s,
         "age_s": None,
         "state": "unknown",
@@ -214,7 +191,7 @@ def _dataset_line(ds: DatasetStatus, now: datetime, issues: list[str]) -> tuple[
             f"dataset {ds.name}: last published {human_duration(age)} ago (freshness {human_duration(ds.freshness_s)})"
         )
     return (
-        f"  {ds.name:<10} {'STALE' if stale else 'FRESH':<8} updated {_iso(ds.last_modified)} "
+        f"  {ds.name:<10} {'STALE' if stale else 'FRESH':<8} updated {iso_seconds(ds.last_modified)} "
         f"({human_duration(age)} ago, freshness {human_duration(ds.freshness_s)})"
     ), row
 
@@ -289,150 +266,11 @@ def build_summary(inputs: SummaryInputs, now: datetime) -> Summary:
     return Summary(subject, "\n".join(message_lines) + "\n", issues, now, data)
 
 
-# --------------------------------------------------------------------------- gathering (I/O)
-
-
-def drill_from_verification(record: VerificationRecord) -> DrillStatus | None:
-    """The drill a `verification.json` records; None for an integrity-only verify (not a drill)."""
-    if record.drill is None:
-        return None
-    drill = record.drill
-    error = drill.error
-    if error is None and not record.integrity.ok:
-        error = "integrity check failed: " + ", ".join(sorted(record.integrity.bad_objects))
-    if error is None and record.over_rto:
-        error = f"recovery time {drill.recovery_time_seconds}s exceeds the RTO of {drill.rto_seconds}s"
-    if error is None and not drill.ok:
-        error = "restored counts differ: " + ", ".join(
-            f"{name} expected {c.expected}, restored {c.restored}"
-            for name, c in drill.counts.items()
-            if c.expected != c.restored
-        )
-    return DrillStatus(
-        backup_id=record.backup_id,
-        passed=record.passed,
-        at=record.checked_at,
-        recovery_time_s=drill.recovery_time_seconds,
-        error=error[:200] if error else None,
-    )
-
-
-def _gather_sources(now: datetime) -> list[SourceStatus]:
-    from lastgood.backups.store import BackupStore
-    from lastgood.core.config import get_config
-
-    config = get_config()
-    out = [SourceStatus(s.name, s.rpo_seconds, s.rto_seconds) for s in config.sources]
-    try:
-        store = BackupStore.from_settings()
-    except Exception as exc:
-        for src in out:
-            src.error = f"{type(exc).__name__}: {exc}"[:200]
-        return out
-    for src in out:
-        try:
-            listings = store.list_backups(src.name)
-        except Exception as exc:  # one unreadable source must not hide the others
-            src.error = f"{type(exc).__name__}: {exc}"[:200]
-            continue
-        committed = [b for b in listings if b.status != "incomplete"]
-        src.backups = len(committed)
-        if committed:
-            newest = committed[0]
-            src.last_backup_id = newest.backup_id
-            src.last_backup_at = (
-                datetime.fromisoformat(newest.manifest.finished_at.replace("Z", "+00:00"))
-                if newest.manifest is not None
-                else newest.created_at
-            )
-            src.size_bytes = newest.manifest.totals.bytes if newest.manifest is not None else newest.size
-            src.duration_s = newest.manifest.duration_s if newest.manifest is not None else None
-        for item in committed:  # newest first: the newest verification that was a drill
-            record = item.verification
-            drill = drill_from_verification(record) if record is not None else None
-            if drill is not None:
-                src.drill = drill
-                break
-    return out
-
-
-def _gather_datasets() -> list[DatasetStatus]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from lastgood.core import aws
-    from lastgood.core.config import get_config
-    from lastgood.core.settings import get_settings
-    from lastgood.site.keys import live_key
-    from lastgood.storage.s3 import error_code, is_not_found
-
-    config = get_config()
-    out = [DatasetStatus(d.name, d.freshness_seconds) for d in config.datasets]
-    bucket = get_settings().site_bucket
-    for ds in out:
-        if not bucket:
-            ds.error = "SITE_BUCKET is not set"
-            continue
-        try:
-            head = aws.client("s3").head_object(Bucket=bucket, Key=live_key(ds.name))
-            ds.last_modified = head["LastModified"]
-        except ClientError as exc:
-            if not is_not_found(exc):
-                ds.error = f"S3 {error_code(exc)}"
-        except BotoCoreError as exc:
-            ds.error = type(exc).__name__
-    return out
-
-
-def _gather_fallbacks(now: datetime) -> tuple[dict[str, int] | None, str | None]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from lastgood.core import aws
-    from lastgood.core.observability import NAMESPACE
-
-    try:
-        cloudwatch = aws.client("cloudwatch")
-        found: list[list[dict[str, str]]] = []
-        for page in cloudwatch.get_paginator("list_metrics").paginate(
-            Namespace=NAMESPACE, MetricName=FALLBACK_METRIC
-        ):
-            found.extend(m.get("Dimensions", []) for m in page.get("Metrics", []))
-        counts: dict[str, int] = {}
-        for dims in found or [[]]:
-            stats = cloudwatch.get_metric_statistics(
-                Namespace=NAMESPACE,
-                MetricName=FALLBACK_METRIC,
-                Dimensions=dims,
-                StartTime=now - WINDOW,
-                EndTime=now,
-                Period=int(WINDOW.total_seconds()),
-                Statistics=["Sum"],
-            )
-            total = sum(float(p.get("Sum", 0)) for p in stats.get("Datapoints", []))
-            label = ",".join(f"{d['Name']}={d['Value']}" for d in dims if d.get("Name") != "service")
-            counts[label] = counts.get(label, 0) + round(total)
-        return counts, None
-    except (BotoCoreError, ClientError) as exc:
-        return None, type(exc).__name__
-
-
-def gather(now: datetime | None = None) -> SummaryInputs:
-    """Read everything the summary reports; failures become per-part errors."""
-    from lastgood.core.settings import get_settings
-
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    fallbacks, fallbacks_error = _gather_fallbacks(moment)
-    return SummaryInputs(
-        sources=_gather_sources(moment),
-        datasets=_gather_datasets(),
-        fallbacks=fallbacks,
-        fallbacks_error=fallbacks_error,
-        stage=get_settings().stage,
-    )
-
-
 def run(*, publish: bool = True, now: datetime | None = None) -> dict[str, Any]:
     """Gather, build and (optionally) publish the summary; returns it with the SNS message id."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
+    from lastgood.monitoring.summary_gather import gather
+
     summary = build_summary(gather(moment), moment)
     result = summary.as_dict()
     result["published"] = False
@@ -450,19 +288,3 @@ def run(*, publish: bool = True, now: datetime | None = None) -> dict[str, Any]:
         "daily summary built", extra={"issues": len(summary.issues), "published": result["published"]}
     )
     return result
-
-
-def inputs_as_dict(inputs: SummaryInputs) -> dict[str, Any]:
-    """Debug view of the gathered inputs (datetimes as ISO strings)."""
-    raw = asdict(inputs)
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return _iso(value)
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [convert(v) for v in value]
-        return value
-
-    return dict(convert(raw))
