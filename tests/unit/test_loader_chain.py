@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,8 @@ from lastgood.core.errors import ConfigError, DataUnavailable
 from lastgood.core.settings import reset_settings
 from lastgood.site import loader
 from lastgood.site.canonical import render_items, sha256_hex
+from lastgood.site.documents import BundleEntry, BundleIndex
+from lastgood.site.keys import BUNDLE_INDEX
 
 PROMPT = {
     "_id": "prompt-001",
@@ -42,8 +43,8 @@ def write_bundle(folder, name, items, generated_at=None):
     body = render_items(items)
     (folder / f"{name}.json").write_bytes(body)
     if generated_at is not None:
-        index = {name: {"sha256": sha256_hex(body), "count": len(items), "generated_at": generated_at}}
-        (folder / loader.BUNDLE_INDEX).write_text(json.dumps(index))
+        entry = BundleEntry(sha256=sha256_hex(body), count=len(items), generated_at=generated_at)
+        (folder / BUNDLE_INDEX).write_bytes(BundleIndex(entries={name: entry}).render())
     return body
 
 

@@ -16,7 +16,6 @@ code as a non-root user). Unchanged content rewrites nothing.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -26,9 +25,10 @@ from typing import Any, Literal
 from lastgood.core.config import get_config
 from lastgood.core.redact import redact_text
 from lastgood.site.canonical import sha256_hex
+from lastgood.site.documents import BundleEntry, BundleIndex
 from lastgood.site.guards import items_problem
 from lastgood.site.keys import BUNDLE_INDEX, bundled_name, last_good_key
-from lastgood.site.loader import LayerFailed, bundle_index, bundled_dir, parse_items
+from lastgood.site.loader import LayerFailed, bundled_dir, parse_items
 
 BundleStatus = Literal["updated", "unchanged", "kept"]
 
@@ -70,7 +70,7 @@ def refresh(
     folder = target or bundled_dir()
     folder.mkdir(parents=True, exist_ok=True)
     site = site or SiteStore.from_settings()
-    index = bundle_index(folder)
+    index = BundleIndex.read(folder)
     results: list[BundleResult] = []
     for ds in datasets:
         path = folder / bundled_name(ds.name)
@@ -91,11 +91,12 @@ def refresh(
             write_atomic(path, body)
             result.status = "updated"
         generated = info.generated_at or (info.last_modified.isoformat() if info.last_modified else None)
-        entry = {"sha256": digest, "count": len(items), "generated_at": generated}
-        if result.status == "updated" or (index.get(ds.name) or {}).get("sha256") != digest:
-            index[ds.name] = entry
+        entry = BundleEntry(sha256=digest, count=len(items), generated_at=generated)
+        known = index.entries.get(ds.name)
+        if result.status == "updated" or known is None or known.sha256 != digest:
+            index.entries[ds.name] = entry
         results.append(result)
-    rendered_index = json.dumps(index, sort_keys=True, indent=2).encode() + b"\n"
+    rendered_index = index.render()
     index_path = folder / BUNDLE_INDEX
     if not index_path.is_file() or index_path.read_bytes() != rendered_index:
         write_atomic(index_path, rendered_index)

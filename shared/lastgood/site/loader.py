@@ -54,8 +54,9 @@ from lastgood.core.config import DatasetConfig, get_config
 from lastgood.core.errors import ConfigError, DataUnavailable
 from lastgood.core.observability import emit_metrics, logger
 from lastgood.core.redact import redact_text
+from lastgood.site.documents import BundleIndex
 from lastgood.site.guards import items_problem
-from lastgood.site.keys import BUNDLE_INDEX, bundled_name
+from lastgood.site.keys import bundled_name
 
 LAYERS = ("memory", "live", "last-good", "mongodb", "bundled")
 DEFAULT_CHAIN: tuple[str, ...] = LAYERS
@@ -170,14 +171,6 @@ def _mongodb(dataset: DatasetConfig) -> _Answer:
     return _Answer(None, rendered.items, datetime.now(UTC))
 
 
-def bundle_index(folder: Path) -> dict[str, Any]:
-    try:
-        index = json.loads((folder / BUNDLE_INDEX).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return index if isinstance(index, dict) else {}
-
-
 def _bundled(dataset: DatasetConfig) -> _Answer:
     from lastgood.site.canonical import sha256_hex
 
@@ -190,10 +183,10 @@ def _bundled(dataset: DatasetConfig) -> _Answer:
     except OSError as exc:
         raise LayerFailed(f"bundled copy unreadable: {type(exc).__name__}") from None
     items = parse_items(body)
-    entry = bundle_index(folder).get(dataset.name)
+    entry = BundleIndex.read(folder).entries.get(dataset.name)
     stamp = None
-    if isinstance(entry, dict) and entry.get("sha256") == sha256_hex(body):
-        stamp = parse_time(entry.get("generated_at"))
+    if entry is not None and entry.sha256 == sha256_hex(body):
+        stamp = parse_time(entry.generated_at)
     if stamp is None:
         stamp = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     return _Answer(body, items, stamp)

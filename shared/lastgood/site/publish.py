@@ -33,15 +33,13 @@ from botocore.exceptions import ClientError
 
 from lastgood.core.errors import LastgoodError
 from lastgood.core.observability import logger
+from lastgood.site.documents import PublishedMeta
 from lastgood.site.keys import last_good_key, live_key, version_key
 from lastgood.storage.s3 import error_code, is_not_found, is_precondition_failed
 
 LIVE_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=300, stale-if-error=86400"
 VERSION_CACHE_CONTROL = "public, max-age=31536000, immutable"
 CONTENT_TYPE = "application/json"
-META_SHA256 = "sha256"
-META_COUNT = "count"
-META_GENERATED_AT = "generated-at"
 
 
 class ConcurrentUpdate(LastgoodError):
@@ -61,14 +59,13 @@ class ObjectInfo:
 
     @classmethod
     def from_head(cls, key: str, head: dict[str, Any]) -> ObjectInfo:
-        meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
-        raw_count = meta.get(META_COUNT, "")
+        meta = PublishedMeta.from_s3(head.get("Metadata"))
         return cls(
             key=key,
             etag=str(head.get("ETag", "")),
-            sha256=meta.get(META_SHA256) or None,
-            count=int(raw_count) if raw_count.isdigit() else None,
-            generated_at=meta.get(META_GENERATED_AT) or None,
+            sha256=meta.sha256,
+            count=meta.count,
+            generated_at=meta.generated_at,
             last_modified=head.get("LastModified"),
         )
 
@@ -145,7 +142,7 @@ class SiteStore:
         self, name: str, body: bytes, sha256: str, count: int, generated_at: str, current: Current
     ) -> PublishResult:
         """Version → conditional live → last-good. Raises `ConcurrentUpdate` if live moved."""
-        metadata = {META_SHA256: sha256, META_COUNT: str(count), META_GENERATED_AT: generated_at}
+        metadata = PublishedMeta(sha256=sha256, count=count, generated_at=generated_at).to_s3()
         live_changed = current.live is None or current.live.sha256 != sha256
         live_etag = current.live.etag if current.live is not None else ""
         if live_changed:

@@ -26,10 +26,32 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 AUDIT_FORMAT = 1
 AUDIT_PREFIX = "audit/"
 KINDS = ("backup", "prune", "restore", "verify", "migrate", "kv-resync", "alert-test")
 _KIND_RE = re.compile(r"[^a-z0-9_-]+")
+
+
+class AuditRecord(BaseModel):
+    """One audit record: the fixed fields, then the operation's own details (kept as given)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    format: int = AUDIT_FORMAT
+    id: str
+    kind: str
+    operation: str
+    at: str
+    actor: str
+    result: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = self.model_dump(mode="json")
+        if doc.get("result") is None and "result" not in (self.model_extra or {}):
+            doc.pop("result", None)
+        return doc
 
 
 def normalize_kind(kind: str) -> str:
@@ -60,16 +82,18 @@ def build_record(
     """
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     kind = normalize_kind(str(record.get("kind") or record.get("operation") or "event"))
-    doc: dict[str, Any] = {
-        "format": AUDIT_FORMAT,
-        "id": record_id or secrets.token_hex(4),
-        "kind": kind,
-        "operation": record.get("operation") or kind,
-        "at": _iso(moment),
-        "actor": default_actor(),
-    }
-    doc.update({k: v for k, v in record.items() if k not in ("format", "id", "kind", "operation")})
-    return doc
+    details = {k: v for k, v in record.items() if k not in ("format", "id", "kind", "operation")}
+    doc = AuditRecord.model_validate(
+        {
+            "id": record_id or secrets.token_hex(4),
+            "kind": kind,
+            "operation": record.get("operation") or kind,
+            "at": _iso(moment),
+            "actor": default_actor(),
+            **details,
+        }
+    )
+    return doc.to_dict()
 
 
 def record_key(kind: str, at: datetime, record_id: str) -> str:
@@ -160,8 +184,10 @@ def list_records(
     out: list[dict[str, Any]] = []
     for key in keys[-limit:]:
         body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        doc = json.loads(body)
-        if isinstance(doc, dict):
-            doc.setdefault("key", key)
-            out.append(doc)
+        try:
+            doc = AuditRecord.model_validate_json(body).to_dict()
+        except ValidationError as exc:  # shown, not skipped: an audit trail hides nothing
+            doc = {"key": key, "kind": "unreadable", "error": str(exc.errors()[0].get("msg", ""))[:200]}
+        doc.setdefault("key", key)
+        out.append(doc)
     return out
