@@ -105,6 +105,17 @@ def human_bytes(size: int | None) -> str:
     return "?" if size is None else timefmt.human_bytes(size)
 
 
+def _age(
+    row: dict[str, Any], last: datetime, budget_s: float, now: datetime, states: tuple[str, str]
+) -> tuple[float, bool]:
+    """Age of `last` against its budget, recorded in `row` (`age_s`, `state` over/within)."""
+    age = (now - last).total_seconds()
+    over = age > budget_s
+    row["age_s"] = round(age, 1)
+    row["state"] = states[0] if over else states[1]
+    return age, over
+
+
 def _source_line(src: SourceStatus, now: datetime, issues: list[str]) -> tuple[str, dict[str, Any]]:
     row: dict[str, Any] = {
         "source": src.name,
@@ -123,10 +134,7 @@ def _source_line(src: SourceStatus, now: datetime, issues: list[str]) -> tuple[s
         row["state"] = "missing"
         issues.append(f"{src.name}: no complete backup found")
         return f"  {src.name:<10} MISSING  no complete backup found (RPO {human_duration(src.rpo_s)})", row
-    age = (now - src.last_backup_at).total_seconds()
-    row["age_s"] = round(age, 1)
-    late = age > src.rpo_s
-    row["state"] = "late" if late else "ok"
+    age, late = _age(row, src.last_backup_at, src.rpo_s, now, ("late", "ok"))
     if late:
         issues.append(
             f"{src.name}: newest backup is {human_duration(age)} old, RPO is {human_duration(src.rpo_s)}"
@@ -182,10 +190,7 @@ def _dataset_line(ds: DatasetStatus, now: datetime, issues: list[str]) -> tuple[
         row["state"] = "missing"
         issues.append(f"dataset {ds.name}: never published")
         return f"  {ds.name:<10} MISSING  never published", row
-    age = (now - ds.last_modified).total_seconds()
-    row["age_s"] = round(age, 1)
-    stale = age > ds.freshness_s
-    row["state"] = "stale" if stale else "fresh"
+    age, stale = _age(row, ds.last_modified, ds.freshness_s, now, ("stale", "fresh"))
     if stale:
         issues.append(
             f"dataset {ds.name}: last published {human_duration(age)} ago (freshness {human_duration(ds.freshness_s)})"
