@@ -305,7 +305,9 @@ class Devstack:
         if name == "mongodb":
             data = self.state_dir / "mongodb"
             return [
-                _venv_bin("nx-27017"),
+                sys.executable,
+                "-m",
+                "devstack.mongo_runner",
                 "--data-dir",
                 str(data),
                 "--host",

@@ -39,10 +39,10 @@ def test_mongodb_backup_run_commits_a_mongodump_layout_that_restores_to_equal_do
     result = run_backup("mongodb", on_demand=True)
     manifest = result.manifest
     assert result.status == "ok" and manifest is not None
-    # Then the manifest lists <db>/<coll>.bson.gz + .metadata.json with counts, and the engine's versions
+    # Then the manifest lists <db>/<coll>.bson.gz + .metadata.json.gz (mongodump --gzip) with counts, and the engine's versions
     keys = {o.key for o in manifest.objects}
     for coll in SEEDED:
-        assert {f"{db}/{coll}.bson.gz", f"{db}/{coll}.metadata.json"} <= keys
+        assert {f"{db}/{coll}.bson.gz", f"{db}/{coll}.metadata.json.gz"} <= keys
         assert manifest.counts[f"{db}.{coll}"] == client[db][coll].count_documents({})
     assert manifest.server_version and "pymongo" in manifest.tool_versions
     # And each stored .bson.gz decodes to exactly the collection's documents

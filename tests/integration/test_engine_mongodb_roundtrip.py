@@ -92,7 +92,7 @@ def test_seed_collections_decode_to_exactly_their_documents(devstack, tmp_path: 
         assert file_docs(tmp_path / db / f"{coll}.bson.gz") == expected
         assert target.counts[f"{db}/{coll}.bson.gz"] == len(expected)
         assert result.extra["counts"][f"{db}.{coll}"] == len(expected)
-        assert (tmp_path / db / f"{coll}.metadata.json").exists()
+        assert (tmp_path / db / f"{coll}.metadata.json.gz").exists()
     assert result.server_version and result.tool_versions["pymongo"]
     client.close()
 

@@ -32,8 +32,10 @@ def test_metadata_json_is_mongodumps_canonical_extended_json() -> None:
     ]
     # When the metadata is rendered
     meta = json.loads(mongodb_dump.metadata_json("coll", {}, indexes, "ab" * 16))
-    # Then it has mongodump's keys, with numbers typed the way mongorestore expects
-    assert list(meta) == ["options", "indexes", "uuid", "collectionName", "type"]
+    # Then it has mongodump's keys (empty options omitted, as mongodump does), numbers typed for mongorestore
+    assert list(meta) == ["indexes", "uuid", "collectionName", "type"]
+    capped = json.loads(mongodb_dump.metadata_json("coll", {"capped": True, "size": 4096}, indexes, None))
+    assert list(capped) == ["options", "indexes", "collectionName", "type"]
     assert meta["indexes"][1] == {
         "v": {"$numberInt": "2"},
         "key": {"a": {"$numberInt": "-1"}},
@@ -164,6 +166,6 @@ def test_a_complete_dump_streams_every_batch_in_order(mock_server: MockupDB, tmp
     # The .bson.gz decodes to exactly the server's documents, in cursor order
     with gzip.open(tmp_path / "app" / "c.bson.gz") as fh:
         assert list(bson.decode_file_iter(fh)) == DOCS
-    assert target.counts == {"app/c.bson.gz": 6, "app/c.metadata.json": None}
+    assert target.counts == {"app/c.bson.gz": 6, "app/c.metadata.json.gz": None}
     assert result.extra["counts"] == {"app.c": 6}
     assert result.server_version == "7.0.0"

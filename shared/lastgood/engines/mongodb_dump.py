@@ -3,13 +3,14 @@
 `mongorestore --gzip --dir <dir>` can restore it. Each included collection
 becomes `<db>/<coll>.bson.gz` (the raw BSON of every document exactly as the
 server sent it: `find_raw_batches`, no decode/re-encode, natural order,
-streamed through gzip) and `<db>/<coll>.metadata.json` (mongodump's canonical
+streamed through gzip) and `<db>/<coll>.metadata.json.gz` (mongodump's canonical
 extended JSON: options, indexes, uuid, collectionName, type). Views and
 `system.*` collections are not dumped.
 """
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 from bson import json_util
@@ -33,7 +34,7 @@ def _object_paths(db: str, coll: str) -> tuple[str, str]:
             f"collection {db}.{coll} has characters a backup object name cannot carry; "
             "exclude it (source option exclude) or rename it"
         ) from None
-    return base + ".bson.gz", base + ".metadata.json"
+    return base + ".bson.gz", base + ".metadata.json.gz"  # exactly what `mongodump --gzip` writes
 
 
 def _wrap(exc: PyMongoError, what: str, url: str) -> Exception:
@@ -58,14 +59,15 @@ def _count_docs(batch: bytes) -> int:
 
 
 def metadata_json(name: str, options: dict[str, Any], indexes: list[Any], uuid: str | None) -> bytes:
-    """mongodump's `<coll>.metadata.json` (canonical extended JSON, as mongodump 100.x writes it)."""
-    doc: dict[str, Any] = {
-        "indexes": indexes,
-        "uuid": uuid or "",
-        "collectionName": name,
-        "type": "collection",
-    }
-    doc = {"options": options or {}, **doc}
+    """mongodump's `<coll>.metadata.json` (canonical extended JSON, the fields and order mongodump
+    100.x writes: `options` and `uuid` omitted when empty, as its struct tags say)."""
+    doc: dict[str, Any] = {}
+    if options:
+        doc["options"] = options
+    doc["indexes"] = indexes
+    if uuid:
+        doc["uuid"] = uuid
+    doc |= {"collectionName": name, "type": "collection"}
     return json_util.dumps(doc, json_options=json_util.CANONICAL_JSON_OPTIONS).encode("utf-8")
 
 
@@ -80,7 +82,7 @@ def _uuid_text(info: dict[str, Any]) -> str | None:
 
 
 def dump(url: str, target: DumpTarget, options: EngineOptions) -> DumpResult:
-    """Stream every included collection as `<db>/<coll>.bson.gz` + `.metadata.json`."""
+    """Stream every included collection as `<db>/<coll>.bson.gz` + `.metadata.json.gz`."""
     db_name = database_of(url, options.database)
     include, exclude = list(options.include), list(options.exclude)
     client = get_client(url)
@@ -116,8 +118,9 @@ def dump(url: str, target: DumpTarget, options: EngineOptions) -> DumpResult:
                 raw_bytes += sink.raw_bytes
         except PyMongoError as exc:
             raise _wrap(exc, f"dumping {namespace}", url) from None
-        with target.open_object(meta_path, content_type="application/json") as writer:
-            writer.write(metadata_json(name, dict(info.get("options") or {}), indexes, _uuid_text(info)))
+        with target.open_object(meta_path, content_type="application/gzip") as writer:
+            metadata = metadata_json(name, dict(info.get("options") or {}), indexes, _uuid_text(info))
+            writer.write(gzip.compress(metadata, mtime=0))
         counts[namespace] = docs
         logger.info("collection dumped", extra={"namespace": namespace, "documents": docs})
     return DumpResult(

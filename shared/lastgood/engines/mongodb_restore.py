@@ -49,8 +49,11 @@ def _backup_collections(source: ObjectSource, only: list[str]) -> list[tuple[str
                 db, coll = relpath[: -len(suffix)].split("/", 1)
                 if only and not matches(f"{db}.{coll}", only):
                     break
-                meta = f"{db}/{coll}.metadata.json"
-                out.append((db, coll, relpath, meta if meta in present else None))
+                # mongodump --gzip writes `.metadata.json.gz`; backups of lastgood ≤ 0.1 `.metadata.json`
+                metas = [
+                    m for m in (f"{db}/{coll}.metadata.json.gz", f"{db}/{coll}.metadata.json") if m in present
+                ]
+                out.append((db, coll, relpath, metas[0] if metas else None))
                 break
     return out
 
@@ -90,7 +93,10 @@ def restore(
             metadata: dict[str, Any] = {}
             if meta_path:
                 with source.open_object(meta_path) as handle:
-                    metadata = json_util.loads(handle.read().decode("utf-8"))
+                    raw = handle.read()
+                metadata = json_util.loads(
+                    (gzip.decompress(raw) if meta_path.endswith(".gz") else raw).decode()
+                )
             if force:
                 target_db.drop_collection(coll)
             options = dict(metadata.get("options") or {})
