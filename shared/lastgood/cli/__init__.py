@@ -43,13 +43,26 @@ def load_env_file(path: Path) -> dict[str, str]:
 
 
 def apply_devstack_env() -> Path | None:
-    """Fill unset variables from the devstack env file; returns the file used."""
+    """Fill unset variables from the devstack env file; returns the file used.
+
+    A variable the shell already has wins; when it differs from the file (a shell that
+    sourced the env of a devstack since restarted on new ports), say so once.
+    """
     candidate = os.environ.get("LASTGOOD_ENV_FILE")
     path = Path(candidate) if candidate else Path.cwd() / ".devstack" / "env"
     if not path.is_file():
         return None
+    stale = []
     for key, value in load_env_file(path).items():
-        os.environ.setdefault(key, value)
+        current = os.environ.setdefault(key, value)
+        if current != value and key.endswith(("_URL", "_URI", "_PORT")):
+            stale.append(key)
+    if stale:
+        sys.stderr.write(
+            f"lastgood: warning: {', '.join(sorted(stale))} in your environment differ from {path} "
+            "(written when the devstack last started); the environment wins. If the devstack was "
+            f"restarted, re-read it: set -a; . {path}; set +a\n"
+        )
     return path
 
 
@@ -59,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep a product's data served and recoverable: publish, back up, restore, prune, probe.",
     )
     parser.add_argument("--no-env-file", action="store_true", help="do not read .devstack/env")
+    parser.add_argument("--quiet", "-q", action="store_true", help="log warnings and errors only")
+    parser.add_argument("--debug", action="store_true", help="debug logs, and a traceback on any failure")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -80,14 +95,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         # EMF metrics are printed to stdout, which is the CLI's result channel; a local
         # command has no CloudWatch agent to read them. `invoke` behaves like Lambda.
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    from lastgood.cli.output import describe_failure, setup_logging
+
+    setup_logging(quiet=args.quiet, debug=args.debug)
     try:
         code = int(args.func(args))
-    except LastgoodError as exc:
-        sys.stderr.write(f"lastgood: error: {exc}\n")
-        return exc.exit_code
+        sys.stdout.flush()
     except KeyboardInterrupt:
         sys.stderr.write("lastgood: interrupted\n")
         return 130
+    except BrokenPipeError:  # `lastgood list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        known = describe_failure(exc)
+        if args.debug or (known is None and not isinstance(exc, LastgoodError)):
+            if args.debug:
+                raise
+            sys.stderr.write(
+                f"lastgood: unexpected error: {type(exc).__name__}: {str(exc)[:300]} "
+                "(this is a bug; run again with --debug for the traceback)\n"
+            )
+            return 1
+        message, exit_code = known or (str(exc), 1)
+        sys.stderr.write(f"lastgood: error: {message}\n")
+        return exit_code
     return code
 
 
