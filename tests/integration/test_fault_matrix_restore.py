@@ -185,9 +185,7 @@ BYPASSES = [
 ]
 
 
-def test_case_9_configuration_cannot_turn_a_backup_into_something_else(
-    devstack, config_with, tmp_path: Path
-):
+def test_case_9_configuration_cannot_turn_a_backup_into_something_else(devstack, config_with, tmp_path: Path):
     out_file = tmp_path / "x"
     for written, named in BYPASSES:
         arg = written.format(x=out_file)
