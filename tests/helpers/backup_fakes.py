@@ -56,9 +56,11 @@ class FakeS3:
         self.meta[Key] = kwargs
         return {"ETag": self._etag(Key)}
 
-    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+    def get_object(self, *, Bucket: str, Key: str, IfMatch: str | None = None) -> dict[str, Any]:
         if Key not in self.objects:
             raise _error("NoSuchKey", "GetObject")
+        if IfMatch is not None and IfMatch != self._etag(Key):
+            raise _error("PreconditionFailed", "GetObject")
         return {
             "Body": _Body(self.objects[Key]),
             "ETag": self._etag(Key),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from lastgood.backups.keys import object_key
 from lastgood.backups.manifest import new_backup_id
@@ -140,3 +142,36 @@ def test_restore_interrupted_half_way_completes_with_force(devstack, monkeypatch
         assert mongo_snapshot(scratch, mongo_db_of(scratch)) == seed
     finally:
         wipe("mongodb", scratch)
+
+
+def test_dump_bytes_swapped_after_verification_never_reach_pg_restore(
+    devstack, pg_backup, empty_pg_scratch, monkeypatch
+):
+    # Given S3 answering the verify pass with the committed dump and the restore's read with
+    # the same dump with one byte flipped (fault injection: a real S3 honours the pin)
+    from botocore.response import StreamingBody
+    from lastgood.core import aws
+
+    (key,) = object_keys("postgres", pg_backup)
+    s3 = aws.client("s3")
+    real_get = s3.get_object
+    reads: list[str] = []
+
+    def swapping_get(**kwargs):  # type: ignore[no-untyped-def]
+        response = real_get(**kwargs)
+        if kwargs.get("Key") == key:
+            reads.append(key)
+            if len(reads) > 1:
+                data = bytearray(response["Body"].read())
+                data[len(data) // 2] ^= 0x01
+                response["Body"] = StreamingBody(io.BytesIO(bytes(data)), len(data))
+        return response
+
+    monkeypatch.setattr(s3, "get_object", swapping_get)
+    # When it is restored
+    result = run_cli("restore", pg_backup, "--target", empty_pg_scratch)
+    monkeypatch.undo()
+    # Then the restore stops with the integrity error naming the dump, and pg_restore never ran
+    assert result.code == 6, result.err
+    assert "app.dump" in result.err and "nothing from app.dump was applied" in result.err
+    assert pg_is_empty(empty_pg_scratch)

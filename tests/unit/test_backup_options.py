@@ -46,9 +46,20 @@ def test_tables_whose_data_is_excluded_are_counted_as_empty():
         EngineOptions(pg_dump_args=["--exclude-table-data=public.log", "--no-comments"])
     )
     assert not sel.dumps_rows("public", "log") and sel.dumps_rows("public", "users")
-    assert not Selection.from_options(EngineOptions(pg_dump_args=["--schema-only"])).dumps_rows(
-        "public", "users"
-    )
+    # (issue 13: --schema-only is refused outright now: it made an empty dump marked complete)
+    with pytest.raises(ConfigError, match="without table data"):
+        Selection.from_options(EngineOptions(pg_dump_args=["--schema-only"]))
+
+
+def test_pg_dump_args_select_tables_like_include_and_reach_pg_dump_normalised():
+    sel = Selection.from_options(EngineOptions(pg_dump_args=["-tusers", "--exclude-table", "audit.*", "-xO"]))
+    assert sel.pg_dump_switches() == [
+        "--table=users",
+        "--exclude-table=audit.*",
+        "--no-privileges",
+        "--no-owner",
+    ]
+    assert sel.dumps_table("public", "users") and not sel.dumps_table("public", "orders")
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from lastgood.core.errors import ConfigError, RestoreError
 @pytest.fixture
 def edges(monkeypatch) -> dict[str, list[Any]]:
     calls: dict[str, list[Any]] = {"backup": [], "restore": [], "audit": []}
-    source = SimpleNamespace(name="pg", url_secret="DB_URL", token_secret=None)
+    source = SimpleNamespace(name="pg", engine="postgres", url_secret="DB_URL", token_secret=None)
     monkeypatch.setattr(migrate, "get_config", lambda: SimpleNamespace(source=lambda name: source))
     monkeypatch.setattr(migrate, "get_secret", lambda name, required=True: "postgresql://u:s3cret@h/db")
 

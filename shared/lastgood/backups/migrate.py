@@ -18,7 +18,7 @@ from typing import Any
 
 from lastgood.backups.restore import RestoreReport, restore_backup
 from lastgood.backups.run import run_backup
-from lastgood.core.config import get_config
+from lastgood.core.config import SourceConfig, get_config
 from lastgood.core.errors import BackupError, ConfigError, LastgoodError, RestoreError
 from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
@@ -105,7 +105,7 @@ def run_migration(
         outcome.restore = restore_backup(
             backup.backup_id,
             source=source.name,
-            target_url=url,
+            target_url=_rollback_url(source, url),
             token=token,
             force=True,
             wipe_first=True,
@@ -120,6 +120,16 @@ def run_migration(
     outcome.rolled_back = True
     _audit(outcome)
     return outcome
+
+
+def _rollback_url(source: SourceConfig, url: str) -> str:
+    """The source's own URL, naming the database its safety backup was dumped from (MongoDB)."""
+    if source.engine != "mongodb":
+        return url
+    from lastgood.backups.target_db import with_database
+    from lastgood.engines.mongodb_client import database_of, url_database
+
+    return url if url_database(url) else with_database(url, database_of(url, source.database))
 
 
 def _child_stdout() -> int | None:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from lastgood.backups.manifest import BackupManifest, is_backup_id
 from lastgood.backups.store import BackupStore
+from lastgood.backups.target_db import check_target_database
 from lastgood.core.errors import BackupIntegrityError, BackupNotFound, LastgoodError, RestoreError
 from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text, redact_url
@@ -162,6 +163,7 @@ def restore_manifest(
 
     say = progress or _quiet
     check_target_engine(manifest.engine, target_url)
+    check_target_database(manifest, target_url)
     engine = get_engine(manifest.engine)
     target = redact_url(target_url)
     secrets = tuple(s for s in (target_url, token) if s)
@@ -202,6 +204,13 @@ def restore_manifest(
         engine.restore(target_url, objects, only=only, force=force, token=token, progress=say)
         restore_seconds = time.perf_counter() - restore_started
         actual = engine.counts(target_url, token=token)
+    except BackupIntegrityError as exc:  # an object's bytes changed after the verify pass
+        applied = objects.delivered or ["none"]
+        raise BackupIntegrityError(
+            f"restore of {manifest.source}/{manifest.backup_id} into {target} stopped: {exc}. Objects "
+            f"proven and used before it: {', '.join(applied)} — run `lastgood verify {manifest.backup_id}`, then restore "
+            "again with --force"
+        ) from None
     except Exception as exc:
         detail = str(exc) if isinstance(exc, LastgoodError) else f"{type(exc).__name__}: {exc}"
         raise RestoreError(

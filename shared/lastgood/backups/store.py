@@ -12,10 +12,12 @@ SHA-256 per part and for the whole object). Memory per open object: about
 
 Reading: `read_manifest`, `list_backups` (`lastgood.backups.catalog`; status
 complete / incomplete / verified, size, pinned), `open_object` (raw stored
-bytes), `verify_object` (size + SHA-256 against the manifest), and
-`object_source(manifest)` — a `VerifiedObjectSource` (`lastgood.backups.reader`)
-that verifies every object before the restore touches its target and
-re-checks while streaming.
+bytes; with a pin, exactly the version that was verified), `verify_object` /
+`pin_object` (size + SHA-256 against the manifest; the pin is the ETag and
+version of the bytes that passed), and `object_source(manifest)` — a
+`VerifiedObjectSource` (`lastgood.backups.reader`) that verifies every object
+before the restore touches its target, then hands the engine only bytes proven
+again (pinned read, spooled and re-hashed before the first byte is applied).
 
 Slot locks: `acquire_slot_lock` / `complete_slot_lock` / `release_slot_lock`
 (`lastgood.backups.locks`).
@@ -40,13 +42,13 @@ from lastgood.backups.catalog import BackupListing
 from lastgood.backups.keys import is_verification_key, manifest_key, object_key, verification_key
 from lastgood.backups.locks import LOCK_LEASE_S, SlotLock
 from lastgood.backups.manifest import BackupManifest, ObjectEntry, is_backup_id, new_backup_id
-from lastgood.backups.reader import VerifiedObjectSource, check_entry
+from lastgood.backups.reader import ObjectPin, VerifiedObjectSource, check_entry
 from lastgood.backups.verification import UnreadableVerification, VerificationRecord
 from lastgood.backups.writer import BackupWriter
 from lastgood.core.errors import BackupIntegrityError, BackupNotFound, ConfigError
 from lastgood.core.observability import logger
 from lastgood.storage.multipart import MAX_INFLIGHT_PARTS, MIN_PART_SIZE, PART_SIZE
-from lastgood.storage.s3 import checksum_sha256, is_not_found
+from lastgood.storage.s3 import checksum_sha256, is_not_found, is_precondition_failed
 
 READ_CHUNK = 1024 * 1024
 
@@ -244,31 +246,58 @@ class BackupStore:
         return None
 
     @contextmanager
-    def open_object(self, source: str, backup_id: str, relpath: str) -> Iterator[BinaryIO]:
-        """A streaming body of the stored bytes (ciphertext if client-side encrypted), unverified."""
+    def open_object(
+        self, source: str, backup_id: str, relpath: str, *, pin: ObjectPin | None = None
+    ) -> Iterator[BinaryIO]:
+        """A streaming body of the stored bytes (ciphertext if client-side encrypted), unverified.
+
+        With `pin`, the read is of exactly that stored version (`VersionId`, `IfMatch` on its
+        ETag): an object changed since it was pinned is a BackupIntegrityError, never other bytes.
+        """
+        with self.open_pinned(source, backup_id, relpath, pin) as (body, _):
+            yield body
+
+    @contextmanager
+    def open_pinned(
+        self, source: str, backup_id: str, relpath: str, pin: ObjectPin | None = None
+    ) -> Iterator[tuple[BinaryIO, ObjectPin]]:
+        """`open_object`, also yielding the pin (ETag, version) of the bytes being read."""
         key = object_key(source, backup_id, relpath)
+        where = f"s3://{self.bucket}/{key}"
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+            response = self.s3.get_object(Bucket=self.bucket, Key=key, **(pin.get_args() if pin else {}))
         except ClientError as exc:
             if is_not_found(exc):
-                raise BackupIntegrityError(f"s3://{self.bucket}/{key} is missing") from None
+                detail = " (the version that was verified is gone)" if pin else ""
+                raise BackupIntegrityError(f"{where} is missing{detail}") from None
+            if pin and is_precondition_failed(exc):
+                raise BackupIntegrityError(
+                    f"{where} changed after it was verified (its ETag is no longer {pin.etag})"
+                ) from None
             raise
+        body = response["Body"]
         try:
-            yield body
+            yield body, ObjectPin.of(response)
         finally:
             body.close()
 
-    def verify_object(self, manifest: BackupManifest, relpath: str) -> ObjectEntry:
-        """Re-read an object and compare its size and SHA-256 with the manifest (BackupIntegrityError)."""
+    def pin_object(self, manifest: BackupManifest, relpath: str) -> ObjectPin:
+        """Re-read an object, check its size and SHA-256 against the manifest, and return the
+        pin (ETag, version) of the bytes that passed — later reads use it (BackupIntegrityError)."""
         entry = manifest.object(relpath)
         digest = hashlib.sha256()
         size = 0
-        with self.open_object(manifest.source, manifest.backup_id, relpath) as body:
+        with self.open_pinned(manifest.source, manifest.backup_id, relpath) as (body, pin):
             while chunk := body.read(READ_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
         check_entry(manifest, entry, size, digest.hexdigest())
-        return entry
+        return pin
+
+    def verify_object(self, manifest: BackupManifest, relpath: str) -> ObjectEntry:
+        """Re-read an object and compare its size and SHA-256 with the manifest (BackupIntegrityError)."""
+        self.pin_object(manifest, relpath)
+        return manifest.object(relpath)
 
     def object_source(self, manifest: BackupManifest, *, verify_first: bool = True) -> VerifiedObjectSource:
         """The `ObjectSource` a restore reads from; verifies every object first unless told not to."""

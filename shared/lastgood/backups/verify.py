@@ -20,6 +20,7 @@ from lastgood.backups.keys import verification_key
 from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.restore import RestoreReport, restore_manifest
 from lastgood.backups.store import BackupStore
+from lastgood.backups.target_db import check_target_database
 from lastgood.backups.verification import DrillRecord, IntegrityRecord, VerificationRecord
 from lastgood.core.errors import BackupIntegrityError, BackupNotFound, ConfigError, LastgoodError
 from lastgood.core.observability import logger
@@ -150,6 +151,11 @@ def verify_backup(
             "not restored: the integrity check failed (nothing was written to the scratch target)"
         )
     if scratch_url and result.integrity_ok:
+        try:  # before any wipe: the scratch URL itself names the database (never the object keys)
+            check_target_database(manifest, scratch_url)
+        except LastgoodError as exc:
+            result.drill_error = f"not restored: {exc}"
+    if scratch_url and result.integrity_ok and result.drill_error is None:
         engine = get_engine(manifest.engine)
         try:
             engine.wipe(scratch_url, token=token)

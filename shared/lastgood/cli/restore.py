@@ -23,6 +23,12 @@ def _out(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+_DB_HELP = (
+    "database to restore into when the target URL names none (a MongoDB target must name one: "
+    "the backup's object keys never choose it)"
+)
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "restore",
@@ -42,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--target-token-env", help="env var/secret holding an Upstash REST token for an https target"
     )
+    p.add_argument("--db", metavar="NAME", help=_DB_HELP)
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these db.coll / schema.table")
     p.add_argument("--force", action="store_true", help="restore into a non-empty target")
     p.add_argument("--json", action="store_true")
@@ -65,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="restore drill into the source's configured scratch target (scratch_url_secret)",
     )
+    v.add_argument("--db", metavar="NAME", help=_DB_HELP)
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=run_verify)
 
@@ -107,14 +115,16 @@ def _token(args: argparse.Namespace, source: str | None) -> str | None:
 def run_restore(args: argparse.Namespace) -> int:
     from lastgood.backups.restore import find_backup, restore_backup
     from lastgood.backups.store import BackupStore
+    from lastgood.backups.target_db import with_database
 
     _logs_to_stderr()
+    target_url = with_database(args.target, args.db)
     store = BackupStore.from_settings()
     manifest = find_backup(store, args.backup_id, source=args.source, latest=args.latest)
     report = restore_backup(
         manifest.backup_id,
         source=manifest.source,
-        target_url=args.target,
+        target_url=target_url,
         token=_token(args, manifest.source),
         only=args.only,
         force=args.force,
@@ -152,6 +162,10 @@ def run_verify(args: argparse.Namespace) -> int:
     scratch = args.restore_to
     if args.drill:
         scratch, token = scratch_target(manifest.source)
+    if scratch:
+        from lastgood.backups.target_db import with_database
+
+        scratch = with_database(scratch, args.db)
     try:
         from lastgood.core.config import get_config
         from lastgood.core.settings import get_secret

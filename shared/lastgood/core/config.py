@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lastgood.core.errors import ConfigError
+from lastgood.core.pg_dump_args import check_pg_dump_args
 from lastgood.core.settings import get_settings, package_dir
 
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
@@ -100,6 +101,13 @@ class SourceConfig(_Strict):
                 parse_duration_seconds(text)
         if self.engine == "upstash" and not self.token_secret:
             raise ValueError("an upstash source needs token_secret (the REST token's secret name)")
+        if self.pg_dump_args:
+            if self.engine != "postgres":
+                raise ValueError(f"pg_dump_args is for postgres sources, not {self.engine}")
+            try:  # pg_dump's own option grammar against the allow-list (lastgood.core.pg_dump_args)
+                check_pg_dump_args(self.pg_dump_args)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
     @property

@@ -2,7 +2,13 @@
 
 Documents are inserted in unordered batches of raw BSON (so `_id` and every
 value are kept byte for byte), then the indexes are recreated from the
-collection's `.metadata.json`.
+collection's `.metadata.json`. A collection's data object is opened — and so
+proven whole against the manifest by the `ObjectSource` — before its target
+collection is dropped or its first batch inserted.
+
+The target database is the one the URL names (the CLI's `--db` puts it there);
+a URL without one is refused: the backup's object keys (`<db>/<coll>.bson.gz`)
+never choose where data lands.
 """
 
 from __future__ import annotations
@@ -61,12 +67,12 @@ def _backup_collections(source: ObjectSource, only: list[str]) -> list[tuple[str
 def restore(
     url: str, source: ObjectSource, *, only: list[str] | None, force: bool, progress: ProgressFn | None
 ) -> RestoreResult:
-    """Insert every backed-up collection into the target, then recreate its indexes.
+    """Insert every backed-up collection into the URL's database, then recreate its indexes.
 
-    The target database is the URL's path when it names one (restore into a
-    scratch database), else each collection's original database. A target
-    collection that already holds documents is refused unless `force`, which
-    drops it first — so an interrupted restore re-run with `force` completes.
+    The URL must name the target database (refused otherwise, before anything is
+    read or written). A target collection that already holds documents is refused
+    unless `force`, which drops it first — once its data object is proven — so an
+    interrupted restore re-run with `force` completes.
     """
     plan = _backup_collections(source, only or [])
     if not plan:
@@ -74,36 +80,45 @@ def restore(
             "nothing to restore: no <db>/<collection>.bson.gz object matches"
             + (f" --only {' '.join(only)}" if only else "")
         )
-    override = url_database(url)
+    databases = sorted({db for db, _, _, _ in plan})
+    target_name = require_target_database(url, databases)
+    names = [coll for _, coll, _, _ in plan]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise RestoreError(
+            f"the backup holds {', '.join(clashes)} in several databases ({', '.join(databases)}): "
+            "restore one database at a time with --only DB.*"
+        )
     client = get_client(url)
+    target_db = client[target_name]
     counts: dict[str, int] = {}
     try:
-        occupied = []
-        for db, coll, _, _ in plan:
-            target = client[override or db][coll]
-            if target.find_one({}, projection={"_id": 1}) is not None:
-                occupied.append(f"{target.database.name}.{coll}")
+        occupied = [
+            f"{target_name}.{coll}"
+            for _, coll, _, _ in plan
+            if target_db[coll].find_one({}, projection={"_id": 1}) is not None
+        ]
         if occupied and not force:
             raise RestoreError(
                 f"target collection(s) not empty: {', '.join(occupied)}; pass --force to drop and replace them"
             )
         for db, coll, data_path, meta_path in plan:
-            target_db = client[override or db]
-            namespace = f"{target_db.name}.{coll}"
+            namespace = f"{target_name}.{coll}"
             metadata: dict[str, Any] = {}
             if meta_path:
                 with source.open_object(meta_path) as handle:
-                    raw = handle.read()
+                    raw_meta = handle.read()
                 metadata = json_util.loads(
-                    (gzip.decompress(raw) if meta_path.endswith(".gz") else raw).decode()
+                    (gzip.decompress(raw_meta) if meta_path.endswith(".gz") else raw_meta).decode()
                 )
-            if force:
-                target_db.drop_collection(coll)
-            options = dict(metadata.get("options") or {})
-            if options and coll not in target_db.list_collection_names(filter={"name": coll}):
-                target_db.create_collection(coll, **options)  # capped, validator, collation, …
-            collection = target_db.get_collection(coll, codec_options=RAW)
-            inserted = _insert_all(source, data_path, collection, namespace, progress)
+            with source.open_object(data_path) as raw:  # proven whole before the first write
+                if force:
+                    target_db.drop_collection(coll)
+                options = dict(metadata.get("options") or {})
+                if options and coll not in target_db.list_collection_names(filter={"name": coll}):
+                    target_db.create_collection(coll, **options)  # capped, validator, collation, …
+                collection = target_db.get_collection(coll, codec_options=RAW)
+                inserted = _insert_all(raw, data_path, collection, namespace, progress)
             models = _index_models(metadata)
             if models:
                 collection.create_indexes(models)
@@ -117,28 +132,39 @@ def restore(
     return RestoreResult(counts=counts)
 
 
+def require_target_database(url: str, backup_databases: list[str]) -> str:
+    """The database the URL names; RestoreError when it names none (never the object keys')."""
+    named = url_database(url)
+    if not named:
+        raise RestoreError(
+            "the target URL names no database: give --db NAME or put the database in the URL "
+            "(mongodb://HOST/NAME); lastgood never takes it from the backup's object keys "
+            f"(this backup holds {', '.join(backup_databases) or 'no database'})"
+        )
+    return named
+
+
 def _insert_all(
-    source: ObjectSource, relpath: str, collection: Any, namespace: str, progress: ProgressFn | None
+    raw: BinaryIO, relpath: str, collection: Any, namespace: str, progress: ProgressFn | None
 ) -> int:
     max_docs, max_bytes = 1000, 8 << 20
     inserted = 0
-    with source.open_object(relpath) as raw:
-        stream = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb")) if relpath.endswith(".gz") else raw
-        batch: list[RawBSONDocument] = []
-        size = 0
-        try:
-            for doc in bson.decode_file_iter(stream, RAW):
-                batch.append(doc)
-                size += len(doc.raw)
-                if len(batch) >= max_docs or size >= max_bytes:
-                    collection.insert_many(batch, ordered=False, bypass_document_validation=True)
-                    inserted += len(batch)
-                    batch, size = [], 0
-                    if progress and inserted % 50000 < max_docs:
-                        progress(f"{namespace}: {inserted} documents")
-        except (OSError, EOFError, bson.errors.InvalidBSON) as exc:
-            raise RestoreError(f"{relpath}: unreadable BSON stream: {exc}") from None
-        if batch:
-            collection.insert_many(batch, ordered=False, bypass_document_validation=True)
-            inserted += len(batch)
+    stream = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb")) if relpath.endswith(".gz") else raw
+    batch: list[RawBSONDocument] = []
+    size = 0
+    try:
+        for doc in bson.decode_file_iter(stream, RAW):
+            batch.append(doc)
+            size += len(doc.raw)
+            if len(batch) >= max_docs or size >= max_bytes:
+                collection.insert_many(batch, ordered=False, bypass_document_validation=True)
+                inserted += len(batch)
+                batch, size = [], 0
+                if progress and inserted % 50000 < max_docs:
+                    progress(f"{namespace}: {inserted} documents")
+    except (OSError, EOFError, bson.errors.InvalidBSON) as exc:
+        raise RestoreError(f"{relpath}: unreadable BSON stream: {exc}") from None
+    if batch:
+        collection.insert_many(batch, ordered=False, bypass_document_validation=True)
+        inserted += len(batch)
     return inserted

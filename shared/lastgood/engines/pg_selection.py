@@ -1,72 +1,77 @@
 """Which tables a PostgreSQL dump takes: `include` / `exclude` / `pg_dump_args` as pg_dump switches.
 
 Entries with a dot are table patterns (`-t` / `-T`, e.g. `public.users`,
-`audit.*`), others schema patterns (`-n` / `-N`). The same rules decide which
-tables are counted (and which count as empty: `--exclude-table-data`,
-`--schema-only`). `pg_dump_args` may not change the output file/format,
-connection, jobs or snapshot.
+`audit.*`), others schema patterns (`-n` / `-N`). `pg_dump_args` is parsed with
+pg_dump's own option grammar and checked against the allow-list
+(`lastgood.core.pg_dump_args`); pg_dump gets the normalised spelling. The same
+rules decide which tables are counted: `--table` / `--exclude-table` /
+`--schema` / `--exclude-schema` from `pg_dump_args` select like include/exclude
+(a table pattern without a schema counts as `public.<pattern>`, pg_dump's
+default search path), and `--exclude-table-data` tables count as empty.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from lastgood.core.errors import ConfigError
+from lastgood.core.pg_dump_args import check_pg_dump_args
 from lastgood.engines.base import EngineOptions
 
-# pg_dump arguments a source may not pass: they would redirect or reformat the
-# output, change the connection, or break the shared snapshot.
-_FORBIDDEN_ARGS = re.compile(
-    r"^(-f|--file|-F|--format|-d|--dbname|-h|--host|-p|--port|-U|--username|-W|--password|"
-    r"-j|--jobs|--snapshot|-V|--version|-\?|--help)(=.*)?$|^-[fFdhpUj].+$"
-)
+
+def _qualified(pattern: str) -> str:
+    return pattern if "." in pattern else f"public.{pattern}"
 
 
 @dataclass(frozen=True)
 class Selection:
-    """include/exclude from the config, as pg_dump switches and as a filter for counts."""
+    """include/exclude/pg_dump_args from the config, as pg_dump switches and as a filter for counts."""
 
     include_schemas: tuple[str, ...] = ()
     exclude_schemas: tuple[str, ...] = ()
     include_tables: tuple[str, ...] = ()
     exclude_tables: tuple[str, ...] = ()
     exclude_data: tuple[str, ...] = ()
-    schema_only: bool = False
-    extra_args: tuple[str, ...] = field(default_factory=tuple)
+    switches: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_options(cls, options: EngineOptions) -> Selection:
-        include, exclude, extra = options.include, options.exclude, list(options.pg_dump_args)
-        validate_pg_dump_args(extra)
+        """ConfigError naming the first pg_dump_args option that is not allowed."""
+        include, exclude = options.include, options.exclude
+        parsed = check_pg_dump_args(options.pg_dump_args)
+        include_schemas = [p for p in include if "." not in p]
+        exclude_schemas = [p for p in exclude if "." not in p]
+        include_tables = [p for p in include if "." in p]
+        exclude_tables = [p for p in exclude if "." in p]
+        switches = [f"--schema={p}" for p in include_schemas]
+        switches += [f"--exclude-schema={p}" for p in exclude_schemas]
+        switches += [f"--table={p}" for p in include_tables]
+        switches += [f"--exclude-table={p}" for p in exclude_tables]
+        switches += [option.argv() for option in parsed]
         exclude_data: list[str] = []
-        schema_only = False
-        it = iter(extra)
-        for arg in it:
-            if arg in {"-s", "--schema-only"}:
-                schema_only = True
-            elif arg == "--exclude-table-data":
-                exclude_data.append(next(it, ""))
-            elif arg.startswith("--exclude-table-data="):
-                exclude_data.append(arg.split("=", 1)[1])
+        for option in parsed:
+            value = option.value or ""
+            if option.name == "schema":
+                include_schemas.append(value)
+            elif option.name == "exclude-schema":
+                exclude_schemas.append(value)
+            elif option.name == "table":
+                include_tables.append(_qualified(value))
+            elif option.name == "exclude-table":
+                exclude_tables.append(_qualified(value))
+            elif option.name == "exclude-table-data":
+                exclude_data.append(_qualified(value))
         return cls(
-            include_schemas=tuple(p for p in include if "." not in p),
-            exclude_schemas=tuple(p for p in exclude if "." not in p),
-            include_tables=tuple(p for p in include if "." in p),
-            exclude_tables=tuple(p for p in exclude if "." in p),
-            exclude_data=tuple(p for p in exclude_data if p),
-            schema_only=schema_only,
-            extra_args=tuple(extra),
+            include_schemas=tuple(include_schemas),
+            exclude_schemas=tuple(exclude_schemas),
+            include_tables=tuple(include_tables),
+            exclude_tables=tuple(exclude_tables),
+            exclude_data=tuple(exclude_data),
+            switches=tuple(switches),
         )
 
     def pg_dump_switches(self) -> list[str]:
-        args: list[str] = []
-        args += [f"--schema={p}" for p in self.include_schemas]
-        args += [f"--exclude-schema={p}" for p in self.exclude_schemas]
-        args += [f"--table={p}" for p in self.include_tables]
-        args += [f"--exclude-table={p}" for p in self.exclude_tables]
-        return args + list(self.extra_args)
+        return list(self.switches)
 
     def dumps_table(self, schema: str, table: str) -> bool:
         """Whether pg_dump (with these switches) dumps this table (-t wins over -n/-N, as in pg_dump)."""
@@ -81,19 +86,10 @@ class Selection:
 
     def dumps_rows(self, schema: str, table: str) -> bool:
         name = f"{schema}.{table}"
-        return not self.schema_only and not any(_match(p, name) for p in self.exclude_data)
+        return not any(_match(p, name) for p in self.exclude_data)
 
 
 def _match(pattern: str, name: str) -> bool:
     # pg_dump patterns: shell-like wildcards; unquoted identifiers fold to lower case.
     folded = pattern.replace('"', "") if '"' in pattern else pattern.lower()
     return fnmatchcase(name, folded)
-
-
-def validate_pg_dump_args(args: list[str]) -> None:
-    for arg in args:
-        if _FORBIDDEN_ARGS.match(arg):
-            raise ConfigError(
-                f"pg_dump_args: {arg!r} is not allowed (output file, format, connection, jobs and "
-                "snapshot are set by lastgood)"
-            )

