@@ -245,7 +245,12 @@ def test_drill_target_unreachable_fails_cleanly_and_wipes_nothing(seeded, monkey
     before = pg_snapshot(env("DATABASE_URL"))
     # When the drill target does not answer
     result = run_cli(
-        "verify", "--latest", "--source", "postgres", "--restore-to", "postgresql://postgres@127.0.0.1:9/scratch"
+        "verify",
+        "--latest",
+        "--source",
+        "postgres",
+        "--restore-to",
+        "postgresql://postgres@127.0.0.1:9/scratch",
     )
     # Then the drill fails (exit 8) saying the target is unreachable, and nothing was wiped
     assert result.code == 8
@@ -269,7 +274,12 @@ def billing(devstack, tmp_path, monkeypatch) -> Iterator[str]:
 
     config = json.loads(default_config_path().read_text())
     config["sources"].append(
-        {"name": "billing", "engine": "postgres", "url_secret": "BILLING_DATABASE_URL", "category": "critical"}
+        {
+            "name": "billing",
+            "engine": "postgres",
+            "url_secret": "BILLING_DATABASE_URL",
+            "category": "critical",
+        }
     )
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
@@ -287,7 +297,12 @@ def test_drill_target_that_is_a_different_configured_source_is_refused(seeded, b
     before = pg_snapshot(billing)
     # When the drill target is `billing`, spelled differently from its secret
     result = run_cli(
-        "verify", "--latest", "--source", "postgres", "--restore-to", _respell(billing, query="application_name=x")
+        "verify",
+        "--latest",
+        "--source",
+        "postgres",
+        "--restore-to",
+        _respell(billing, query="application_name=x"),
     )
     # Then it is refused, naming `billing`, and billing's rows are intact
     assert result.code == 8, result.out + result.err
@@ -296,14 +311,18 @@ def test_drill_target_that_is_a_different_configured_source_is_refused(seeded, b
 
 
 def test_restore_over_a_non_empty_target_takes_a_safety_backup_that_undoes_it(seeded):
-    # Given a PostgreSQL backup, and a scratch database holding data of its own
+    # Given a PostgreSQL backup, and a scratch database holding data of its own — a `users`
+    # table the restore replaces and a table the backup does not have
     backup_id = backup_now("postgres")
     scratch = env("SCRATCH_DATABASE_URL")
     wipe("postgres", scratch)
     with psycopg.connect(scratch) as conn:
+        conn.execute("CREATE TABLE users (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO users SELECT g, 'mine ' || g FROM generate_series(1, 7) g")
         conn.execute("CREATE TABLE precious (id int PRIMARY KEY, note text)")
         conn.execute("INSERT INTO precious SELECT g, 'row ' || g FROM generate_series(1, 40) g")
     before = pg_snapshot(scratch)
+    prod = pg_snapshot(env("DATABASE_URL"))
     taken: list[str] = []
     try:
         # When the backup is restored over it with --force
@@ -315,9 +334,10 @@ def test_restore_over_a_non_empty_target_takes_a_safety_backup_that_undoes_it(se
         assert len(taken) == 1, result.out
         safety = BackupStore.from_settings().read_manifest("postgres", taken[0])
         assert safety.pinned and safety.pin_reason == f"before restore of {backup_id}"
-        undo = f"lastgood restore {taken[0]} --target {scratch} --force"
+        undo = f"lastgood restore {taken[0]} --target {scratch} --force --wipe-first"
         assert undo in result.out
-        assert pg_snapshot(scratch) == pg_snapshot(env("DATABASE_URL"))
+        restored = pg_snapshot(scratch)
+        assert all(restored[name] == prod[name] for name in ("public.users", "public.orders"))
         # When the undo command is run as printed
         undone = run_cli(*undo.split()[1:])
         taken += _safety_ids(undone.out)
@@ -348,7 +368,8 @@ def test_restore_into_a_production_source_needs_yes_and_names_it(seeded):
         taken = _safety_ids(done.out)
         # Then it restores after a safety backup, and the undo line carries --yes
         assert done.code == 0, done.err
-        assert len(taken) == 1 and f"lastgood restore {taken[0]} --target {target} --force --yes" in done.out
+        undo = f"lastgood restore {taken[0]} --target {target} --force --wipe-first --yes"
+        assert len(taken) == 1 and undo in done.out, done.out
         assert pg_snapshot(prod) == before
     finally:
         _delete_backups("postgres", taken)
