@@ -132,13 +132,3 @@ def test_a_drill_scratch_target_carries_its_own_token_never_the_sources(monkeypa
     assert scratch_target("kv") == ("https://scratch.upstash.io", "scratch-token")
     reset_config()
     reset_settings()
-    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.internal/app")
-    monkeypatch.setenv("SCRATCH_DATABASE_URL", "postgresql://u@db.internal/app")
-    # Then the drill (which wipes its target) refuses
-    with pytest.raises(ConfigError, match="is the source database itself"):
-        scratch_target("postgres")
-    monkeypatch.setenv("SCRATCH_DATABASE_URL", "postgresql://u@db.internal/scratch")
-    reset_settings()  # secrets are cached per process
-    assert scratch_target("postgres") == ("postgresql://u@db.internal/scratch", None)
-    reset_config()
-    reset_settings()
