@@ -70,7 +70,8 @@ def target_identity(engine: str, url: str, token: str | None, *, what: str) -> S
         detail = f"{type(exc).__name__}: {exc}"
     raise RestoreError(
         f"{what} {redact_url(url)} is unreachable or unusable: "
-        f"{redact_text(detail, tuple(s for s in (url, token) if s))[:500]}; nothing was written to it"
+        f"{' '.join(redact_text(detail, tuple(s for s in (url, token) if s)).split())[:500]}; "
+        "nothing was written to it"
     )
 
 
