@@ -45,6 +45,7 @@ def test_runbook_data_deleted_restores_the_collection_and_republishes(devstack):
         "--only",
         f"{db_name}.prompts",
         "--force",
+        "--yes",  # the runbook's command restores into production; here the scratch target
     )
     republished = run_cli("regenerate", "--dataset", "prompts")
     elapsed = time.monotonic() - started

@@ -93,22 +93,42 @@ def test_template_schedule_events_name_their_source(parse_event, source):
     assert parse_event(load_event(f"verify-{source}-schedule.json")) == [source]
 
 
-def test_a_drill_refuses_a_scratch_target_that_is_the_source_itself(monkeypatch):
+def test_a_drill_scratch_target_carries_its_own_token_never_the_sources(monkeypatch, tmp_path):
+    import json
+
     from lastgood.backups.verify import scratch_target
     from lastgood.core.config import reset_config
     from lastgood.core.settings import reset_settings
 
-    # Given the scratch secret pointing at the source database itself
-    monkeypatch.delenv("LASTGOOD_CONFIG", raising=False)
+    # Given an Upstash source whose scratch target is another REST database
+    config = {
+        "sources": [
+            {
+                "name": "kv",
+                "engine": "upstash",
+                "url_secret": "KV_URL",
+                "token_secret": "KV_TOKEN",
+                "scratch_url_secret": "KV_SCRATCH_URL",
+            }
+        ]
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    monkeypatch.setenv("LASTGOOD_CONFIG", str(path))
+    monkeypatch.setenv("KV_URL", "https://prod.upstash.io")
+    monkeypatch.setenv("KV_TOKEN", "source-token")
+    monkeypatch.setenv("KV_SCRATCH_URL", "https://scratch.upstash.io")
     reset_config()
     reset_settings()
-    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.internal/app")
-    monkeypatch.setenv("SCRATCH_DATABASE_URL", "postgresql://u@db.internal/app")
-    # Then the drill (which wipes its target) refuses
-    with pytest.raises(ConfigError, match="is the source database itself"):
-        scratch_target("postgres")
-    monkeypatch.setenv("SCRATCH_DATABASE_URL", "postgresql://u@db.internal/scratch")
-    reset_settings()  # secrets are cached per process
-    assert scratch_target("postgres") == ("postgresql://u@db.internal/scratch", None)
+    # Then without a scratch_token_secret the drill refuses rather than send the source's token
+    with pytest.raises(ConfigError, match="scratch_token_secret"):
+        scratch_target("kv")
+    # And with one, the scratch's own token is used
+    config["sources"][0]["scratch_token_secret"] = "KV_SCRATCH_TOKEN"
+    path.write_text(json.dumps(config))
+    monkeypatch.setenv("KV_SCRATCH_TOKEN", "scratch-token")
+    reset_config()
+    reset_settings()
+    assert scratch_target("kv") == ("https://scratch.upstash.io", "scratch-token")
     reset_config()
     reset_settings()

@@ -21,6 +21,8 @@ Layout of a manifest (``format: 1``)::
       "tool_versions": {"lastgood": "0.1.0", "pg_dump": "18.6", ...},
       "pinned": false, "pin_reason": null,
       "encryption": {"sse": "aws:kms", "key": "<KMS key id>", "client_side": false},
+      "source_identity": {"engine": "postgres", "server_id": "pg-system:7714…", "database": "app",
+                          "method": "...", "aliases": []} | null,   # optional: which server was dumped
       "extra": {...}                                  # engine-specific, informational
     }
 
@@ -42,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lastgood.core.errors import BackupIntegrityError
 from lastgood.core.timefmt import human_bytes, iso_z, to_utc
+from lastgood.engines.base import ServerIdentity
 from lastgood.engines.base import validate_relpath as validate_relpath
 
 MANIFEST_FORMAT = 1
@@ -141,6 +144,9 @@ class BackupManifest(_Model):
     pinned: bool = False
     pin_reason: str | None = None
     encryption: EncryptionInfo = Field(default_factory=EncryptionInfo)
+    # The server the backup was taken from (`engine.identity`), so a drill can refuse a target
+    # that is that server without reading the source's secret. Optional: older manifests lack it.
+    source_identity: ServerIdentity | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("format")
@@ -179,6 +185,7 @@ class BackupManifest(_Model):
         pin_reason: str | None = None,
         kms_key_id: str | None = None,
         client_side: bool = False,
+        source_identity: ServerIdentity | None = None,
         extra: dict[str, Any] | None = None,
     ) -> BackupManifest:
         """Assemble a manifest; totals and (absent engine counts) per-object counts are derived."""
@@ -201,6 +208,7 @@ class BackupManifest(_Model):
             pinned=pinned,
             pin_reason=pin_reason,
             encryption=EncryptionInfo(key=kms_key_id, client_side=client_side),
+            source_identity=source_identity,
             extra=dict(extra or {}),
         )
 

@@ -3,8 +3,9 @@
 `run_migration(source, command)` takes a pinned backup, runs the migration
 command, and when it exits non-zero restores the database to its pre-migration
 state: the target is wiped first (so objects the failed migration created are
-gone too), then the pinned backup is restored into it. Whether to roll back is
-asked through `confirm` (the CLI asks the user, or `--yes`).
+gone too), then the pinned backup is restored into it — after a pinned safety
+backup of the failed state (`restore_backup`), so the rollback can be undone too.
+Whether to roll back is asked through `confirm` (the CLI asks the user, or `--yes`).
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def run_migration(
             force=True,
             wipe_first=True,
             progress=say,
+            yes=True,  # restoring into the source itself is what was just confirmed
         )
     except LastgoodError as exc:
         _audit(outcome)

@@ -58,6 +58,8 @@ class RestoreReport:
     verify_seconds: float
     restore_seconds: float
     checks: list[CountCheck] = field(default_factory=list)
+    safety_backup_id: str | None = None  # what the target held before, pinned
+    undo: str | None = None  # the command that puts it back
 
     @property
     def ok(self) -> bool:
@@ -81,6 +83,8 @@ class RestoreReport:
             "restore_seconds": round(self.restore_seconds, 3),
             "recovery_time_seconds": round(self.total_seconds, 3),
             "counts": {c.name: {"expected": c.expected, "restored": c.restored} for c in self.checks},
+            "safety_backup_id": self.safety_backup_id,
+            "undo": self.undo,
         }
 
 
@@ -157,8 +161,12 @@ def restore_manifest(
     force: bool = False,
     wipe_first: bool = False,
     progress: ProgressFn | None = None,
+    before_write: Callable[[bool], None] | None = None,
 ) -> RestoreReport:
-    """Verify, then restore `manifest` into `target_url` (see the module docstring)."""
+    """Verify, then restore `manifest` into `target_url` (see the module docstring).
+
+    `before_write(empty)` runs after the read-only preflight, before the first write.
+    """
     from lastgood.engines import get_engine
 
     say = progress or _quiet
@@ -194,6 +202,8 @@ def restore_manifest(
         raise RestoreError(
             f"target {target} is not empty: refusing to restore over existing data (use --force)"
         )
+    if before_write is not None:
+        before_write(empty)
 
     restore_started = time.perf_counter()
     try:
@@ -243,12 +253,27 @@ def restore_backup(
     wipe_first: bool = False,
     store: BackupStore | None = None,
     progress: ProgressFn | None = None,
+    yes: bool = False,
+    safety_backup: bool = True,
 ) -> RestoreReport:
+    """`restore_manifest` behind the target guard: `yes` to restore into a production source;
+    over a non-empty target, a pinned safety backup first unless `safety_backup=False`."""
+    from lastgood.backups import targets
     from lastgood.storage import audit
 
     store = store or BackupStore.from_settings()
     manifest = find_backup(store, backup_id, source=source, latest=latest)
+    safety: list[str] = []
+
+    def guard(empty: bool) -> None:
+        plan.require_confirmation(yes)
+        if not empty and safety_backup:
+            (progress or _quiet)(f"taking a pinned safety backup of {redact_url(target_url)}")
+            safety.append(targets.take_safety_backup(manifest, target_url, token))
+
     try:
+        check_target_engine(manifest.engine, target_url)
+        plan = targets.check_restore_target(manifest, target_url, token)
         report = restore_manifest(
             store,
             manifest,
@@ -258,17 +283,29 @@ def restore_backup(
             force=force,
             wipe_first=wipe_first,
             progress=progress,
+            before_write=guard,
         )
     except Exception as exc:
+        error: Exception = exc
+        if safety:  # the restore failed after the safety backup: say where the old data is
+            undo = targets.undo_command(safety[0], target_url, production=plan.production is not None)
+            error = RestoreError(
+                f"{exc}; what the target held is in the pinned safety backup {safety[0]}: {undo}"
+            )
         audit.record(
             "restore",
             result="failed",
             source=manifest.source,
             backup_id=manifest.backup_id,
             target=redact_url(target_url),
-            error=str(exc)[:500],
+            error=str(error)[:500],
         )
+        if error is not exc:
+            raise error from None
         raise
+    if safety:
+        report.safety_backup_id = safety[0]
+        report.undo = targets.undo_command(safety[0], target_url, production=plan.production is not None)
     audit.record(
         "restore",
         result="ok" if report.ok else "count-mismatch",

@@ -3,6 +3,8 @@
     run_backup("postgres")                      # slot = now floored to the source's schedule period
     run_backup("postgres", slot="2025-01-29T02:00:00Z")   # the scheduled time from the event
     run_backup("postgres", on_demand=True, pin=True, reason="before migration 005")
+    run_backup("postgres", on_demand=True, pin=True, reason=…, url=target, token=None)  # a safety
+        # backup of a restore target, kept under the source's name (`backups.targets`)
 
 Steps: resolve the source's config and secrets → take the slot lock
 (`locks/<source>/<slot>.lock`, conditional write; a duplicate or retried
@@ -34,7 +36,7 @@ from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
 from lastgood.core.settings import get_secret
 from lastgood.core.timefmt import floor_slot, iso_z, parse_time, schedule_period_seconds, to_utc
-from lastgood.engines.base import EngineOptions
+from lastgood.engines.base import EngineOptions, ServerIdentity
 
 # Metric names (namespace from POWERTOOLS_METRICS_NAMESPACE, dimension `source`).
 METRIC_SUCCESS = "BackupSuccess"
@@ -82,6 +84,24 @@ def engine_options(source: SourceConfig) -> EngineOptions:
         pg_dump_args=tuple(source.pg_dump_args),
         database=source.database,
     )
+
+
+def _identity(source: SourceConfig, url: str, token: str | None, *, own: bool) -> ServerIdentity | None:
+    """The dumped server's identity for the manifest; best effort (a drill then relies on the
+    configured sources it can reach), never a reason to fail the backup."""
+    from lastgood.backups.targets import source_identity
+
+    try:
+        return source_identity(source.engine, url, token, database=source.database if own else None)
+    except Exception as exc:
+        logger.warning(
+            "source identity not recorded",
+            extra={
+                "source": source.name,
+                "error": redact_text(f"{type(exc).__name__}: {exc}", (url, token or ""))[:300],
+            },
+        )
+        return None
 
 
 def _emit(source: str, **values: tuple[str, float]) -> None:
@@ -142,8 +162,13 @@ def run_backup(
     store: BackupStore | None = None,
     now: datetime | None = None,
     deadline: float | None = None,
+    url: str | None = None,
+    token: str | None = None,
 ) -> BackupResult:
     """Back up `source_name` once for its slot (see the module docstring). Raises BackupError on failure.
+
+    `url` / `token`: dump that database instead of the source's own (on demand only: the safety
+    backup of a restore target), everything in it (the source's include/exclude do not apply).
 
     `deadline` (a `time.monotonic()` value; the handler derives it from the Lambda's
     remaining time) makes a run that would be killed mid-upload stop cleanly first.
@@ -152,6 +177,8 @@ def run_backup(
         raise ConfigError("--reason is only meaningful with --pin")
     if pin and not reason:
         raise ConfigError("a pinned backup needs a reason (what it protects, e.g. 'before migration 005')")
+    if url is not None and not on_demand:
+        raise ConfigError("a backup of another URL than the source's is on demand only")
     source = get_config().source(source_name)
     store = store or BackupStore.from_settings()
     started = to_utc(now) if now else datetime.now(UTC)
@@ -180,17 +207,22 @@ def run_backup(
 
     from lastgood.engines import get_engine
 
+    own = url is None
     secrets: tuple[str, ...] = ()
     writer = store.writer(
         source.name, backup_id, client_side_encryption=source.client_side_encryption, deadline=deadline
     )
     try:
-        url = str(get_secret(source.url_secret))
-        token = get_secret(source.token_secret) if source.token_secret else None
-        secrets = tuple(s for s in (url, token) if s)
+        if own:
+            url = str(get_secret(source.url_secret))
+            token = get_secret(source.token_secret) if source.token_secret else None
+        dump_url = str(url)
+        secrets = tuple(s for s in (dump_url, token) if s)
         engine = get_engine(source.engine)
         logger.info("backup started", extra=log_extra)
-        dumped = engine.dump(url, writer, options=engine_options(source), token=token)
+        identity = _identity(source, dump_url, token, own=own)
+        options = engine_options(source) if own else EngineOptions(source=source.name)
+        dumped = engine.dump(dump_url, writer, options=options, token=token)
         finished = datetime.now(UTC)
         counts = dumped.extra.get("counts")
         manifest = BackupManifest.build(
@@ -208,7 +240,11 @@ def run_backup(
             pin_reason=reason,
             kms_key_id=store.kms_key_id,
             client_side=source.client_side_encryption,
-            extra={k: v for k, v in dumped.extra.items() if k != "counts"},
+            # A safety backup of a restore target is not the source's server: its identity is kept
+            # for information only, so restoring the safety backup back is not taken for production.
+            source_identity=identity if own else None,
+            extra={k: v for k, v in dumped.extra.items() if k != "counts"}
+            | ({} if own or identity is None else {"dumped_identity": identity.model_dump(mode="json")}),
         )
         writer.commit(manifest)
     except BaseException as exc:

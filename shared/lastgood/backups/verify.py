@@ -2,7 +2,10 @@
 
 Integrity re-reads every object of a backup and compares its size and SHA-256
 with the manifest; every bad object is named. The drill restores the backup
-into a scratch target (wiped first and after), compares per-table/collection/
+into a scratch target (wiped first and after) — never a production database:
+`backups.targets.guard_scratch` identifies the target by server before anything
+else and refuses it when it is the backup's source or any reachable configured
+source, or when it cannot be identified (nothing is wiped) — compares per-table/collection/
 key counts with the manifest, and measures the recovery time (integrity check
 + restore: what a real recovery would take) against the source's RTO. The
 result is written next to the backup as `verification.json`, so `lastgood list`
@@ -134,9 +137,16 @@ def verify_backup(
     record: bool = True,
     progress: Any = None,
 ) -> VerificationResult:
-    """Integrity check, then (with `scratch_url`) the restore drill; writes verification.json."""
+    """Integrity check, then (with `scratch_url`) the restore drill; writes verification.json.
+
+    A scratch target that is production, or cannot be identified, raises (UnsafeTarget /
+    RestoreError) before anything is read, written or recorded.
+    """
+    from lastgood.backups.targets import guard_scratch
     from lastgood.engines import get_engine
 
+    if scratch_url:
+        guard_scratch(manifest, scratch_url, token)
     result = VerificationResult(
         manifest.source, manifest.backup_id, datetime.now(UTC), rto_seconds=rto_seconds
     )
@@ -192,7 +202,10 @@ def _emit(result: VerificationResult) -> None:
 
 
 def scratch_target(source_name: str) -> tuple[str, str | None]:
-    """(scratch URL, token) for a source's drill, from its config; never the source itself."""
+    """(scratch URL, token) for a source's drill, from its config. The token is the scratch's own
+    (`scratch_token_secret`), never the source's; whether the target is production is decided by
+    server identity in `verify_backup` (`backups.targets`), not by comparing URL strings."""
+    from lastgood.backups.targets import target_token
     from lastgood.core.config import get_config
     from lastgood.core.settings import get_secret
 
@@ -200,17 +213,10 @@ def scratch_target(source_name: str) -> tuple[str, str | None]:
     if not source.scratch_url_secret:
         raise ConfigError(f"source {source.name!r} has no scratch_url_secret for the restore drill")
     scratch_url = str(get_secret(source.scratch_url_secret))
-    try:
-        source_url = get_secret(source.url_secret, required=False)
-    except ConfigError:  # the verify function need not be allowed to read the source's own secret
-        source_url = None
-    if scratch_url == source_url:
-        raise ConfigError(
-            f"source {source.name!r}: the scratch target {source.scratch_url_secret} is the source database "
-            "itself; a drill wipes its target, so it refuses"
-        )
-    token = (
-        get_secret(source.token_secret) if source.token_secret and scratch_url.startswith("http") else None
+    token = target_token(
+        scratch_url,
+        source.scratch_token_secret,
+        how=f"set scratch_token_secret in source {source.name!r}'s config",
     )
     return scratch_url, token
 

@@ -36,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Restore BACKUP_ID (or --latest --source NAME) into --target URL with the engine's native "
             "path. Every object's SHA-256 is verified before the target is touched; a non-empty target "
-            "is refused unless --force. Exit 0 when restored counts match the manifest."
+            "is refused unless --force, and then first gets a pinned safety backup (the output says how "
+            "to undo); a target that is a configured production source (by server identity, not URL) "
+            "also needs --yes. Exit 0 when restored counts match the manifest."
         ),
     )
     p.add_argument("backup_id", nargs="?", help="backup id, e.g. 20250129T020000Z-3f9a1c")
@@ -46,11 +48,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--target", required=True, help="target URL (postgresql://, mongodb://, redis://, https://)"
     )
     p.add_argument(
-        "--target-token-env", help="env var/secret holding an Upstash REST token for an https target"
+        "--target-token-env",
+        help="env var/secret holding the https target's own Upstash REST token (never the source's)",
     )
     p.add_argument("--db", metavar="NAME", help=_DB_HELP)
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these db.coll / schema.table")
     p.add_argument("--force", action="store_true", help="restore into a non-empty target")
+    p.add_argument(
+        "--yes", action="store_true", help="the target is a configured production source: restore into it"
+    )
+    p.add_argument(
+        "--wipe-first",
+        action="store_true",
+        help="empty the target before restoring (objects the backup does not hold go too; with --force)",
+    )
+    p.add_argument(
+        "--no-safety-backup",
+        action="store_true",
+        help="do not take the pinned safety backup of a non-empty target first (no undo)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_restore)
 
@@ -60,13 +76,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Integrity: re-read every object and compare size + SHA-256 with the manifest (exit 6 naming "
             "each bad object). With --restore-to URL: restore into that scratch target, compare counts, "
-            "measure the recovery time, then wipe the scratch data. Writes verification.json."
+            "measure the recovery time, then wipe the scratch data. Writes verification.json. A target "
+            "that is a production database (the backup's source or any configured source, by server "
+            "identity) or that cannot be identified is refused before anything is wiped."
         ),
     )
     v.add_argument("backup_id", nargs="?")
     v.add_argument("--latest", action="store_true")
     v.add_argument("--source")
     v.add_argument("--restore-to", metavar="URL", help="scratch target for the restore drill (wiped!)")
+    v.add_argument(
+        "--target-token-env", help="env var/secret holding an https scratch target's own Upstash REST token"
+    )
     v.add_argument(
         "--drill",
         action="store_true",
@@ -99,37 +120,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     m.set_defaults(func=run_migrate)
 
 
-def _token(args: argparse.Namespace, source: str | None) -> str | None:
-    from lastgood.core.settings import get_secret
-
-    if args.target_token_env:
-        return get_secret(args.target_token_env)
-    if args.target.startswith(("http://", "https://")) and source:
-        from lastgood.core.config import get_config
-
-        cfg = get_config().source(source)
-        return get_secret(cfg.token_secret) if cfg.token_secret else None
-    return None
-
-
 def run_restore(args: argparse.Namespace) -> int:
     from lastgood.backups.restore import find_backup, restore_backup
     from lastgood.backups.store import BackupStore
     from lastgood.backups.target_db import with_database
+    from lastgood.backups.targets import target_token
+    from lastgood.core.errors import RestoreError
 
     _logs_to_stderr()
+    if args.wipe_first and not args.force:
+        raise RestoreError("--wipe-first empties the target: it needs --force")
     target_url = with_database(args.target, args.db)
+    token = target_token(args.target, args.target_token_env)  # the target's own, never the source's
     store = BackupStore.from_settings()
     manifest = find_backup(store, args.backup_id, source=args.source, latest=args.latest)
     report = restore_backup(
         manifest.backup_id,
         source=manifest.source,
         target_url=target_url,
-        token=_token(args, manifest.source),
+        token=token,
         only=args.only,
         force=args.force,
+        wipe_first=args.wipe_first,
         store=store,
         progress=_progress,
+        yes=args.yes,
+        safety_backup=not args.no_safety_backup,
     )
     if args.json:
         _out(report.as_dict())
@@ -143,23 +159,31 @@ def run_restore(args: argparse.Namespace) -> int:
             sys.stdout.write(
                 f"  {check.name:<40} manifest {check.expected:>8}  restored {check.restored!s:>8}  {mark}\n"
             )
+        if report.safety_backup_id:
+            sys.stdout.write(
+                f"what the target held is in the pinned safety backup {report.safety_backup_id}; "
+                f"to undo: {report.undo}\n"
+            )
     return 0 if report.ok else 1
 
 
 def run_verify(args: argparse.Namespace) -> int:
     from lastgood.backups.restore import find_backup
     from lastgood.backups.store import BackupStore
+    from lastgood.backups.targets import target_token
     from lastgood.backups.verify import scratch_target, verify_backup
     from lastgood.core.errors import RestoreError
 
     _logs_to_stderr()
     if args.drill and args.restore_to:
         raise RestoreError("give either --drill (the configured scratch target) or --restore-to URL")
+    if args.target_token_env and not args.restore_to:
+        raise RestoreError("--target-token-env goes with --restore-to URL")
+    scratch = args.restore_to
+    token = target_token(scratch, args.target_token_env) if scratch else None  # never the source's
     store = BackupStore.from_settings()
     manifest = find_backup(store, args.backup_id, source=args.source, latest=args.latest)
     rto = None
-    token = None
-    scratch = args.restore_to
     if args.drill:
         scratch, token = scratch_target(manifest.source)
     if scratch:
@@ -168,12 +192,8 @@ def run_verify(args: argparse.Namespace) -> int:
         scratch = with_database(scratch, args.db)
     try:
         from lastgood.core.config import get_config
-        from lastgood.core.settings import get_secret
 
-        cfg = get_config().source(manifest.source)
-        rto = cfg.rto_seconds
-        if args.restore_to and args.restore_to.startswith("http") and cfg.token_secret:
-            token = get_secret(cfg.token_secret)
+        rto = get_config().source(manifest.source).rto_seconds
     except Exception:  # a backup whose source left the config can still be verified
         rto = None
     result = verify_backup(

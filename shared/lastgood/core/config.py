@@ -91,6 +91,8 @@ class SourceConfig(_Strict):
     database: str | None = None
     retention: dict[str, Any] = Field(default_factory=dict)
     scratch_url_secret: str | None = None
+    # The scratch target's own REST token (an https Upstash scratch); never the source's token_secret.
+    scratch_token_secret: str | None = None
     client_side_encryption: bool = False
     storage_budget_bytes: int | None = Field(None, gt=0)
 

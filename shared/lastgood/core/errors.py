@@ -62,6 +62,10 @@ class RestoreError(LastgoodError):
     exit_code = 8
 
 
+class UnsafeTarget(RestoreError):
+    """A restore or drill target is a production database (by server identity); nothing was written."""
+
+
 class RetentionError(LastgoodError):
     """A retention policy is malformed, or a plan was refused by a safety guard."""
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from lastgood.core.errors import ConfigError
 
@@ -59,6 +60,77 @@ class EngineOptions(BaseModel):
     skip_binary_keys: bool = False
     batch_size: int = 1000
     scan_count: int = 500
+
+
+class ServerIdentity(BaseModel):
+    """Which database a URL reaches, as the server says it — not as the URL spells it.
+
+    `engine`: the family (`postgres`, `mongodb`, `redis`; Upstash is `redis`). `server_id`:
+    the server's own name for itself (`pg-system:<system_identifier>`, `replset:<name>`,
+    `redis-run:<run_id>`) or, where the engine offers none, its resolved endpoints
+    (`hosts:…`, `addr:…`). `database`: the database / db number inside it. `method`: how
+    `server_id` was determined, for the message a refusal prints. `aliases`: other names
+    of the same server (resolved endpoints) — two identities are the same target when
+    engine and database are equal and any of their names is shared.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    engine: Literal["postgres", "mongodb", "redis"]
+    server_id: str = Field(min_length=1)
+    database: str
+    method: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset((self.server_id, *self.aliases))
+
+    def same_target(self, other: ServerIdentity) -> bool:
+        return (
+            self.engine == other.engine
+            and self.database == other.database
+            and not self.names.isdisjoint(other.names)
+        )
+
+    def with_database(self, database: str) -> ServerIdentity:
+        return self.model_copy(update={"database": database})
+
+    def describe(self) -> str:
+        return f"{self.engine} server {self.server_id} ({self.method}), database {self.database!r}"
+
+
+def engine_family(engine: str) -> Literal["postgres", "mongodb", "redis"]:
+    """`upstash` and `redis` sources are one family: either can be the other behind another protocol."""
+    if engine in ("upstash", "redis"):
+        return "redis"
+    if engine == "postgres":
+        return "postgres"
+    return "mongodb"
+
+
+def endpoint_names(host: str | None, port: int | None, *, resolve: bool = False) -> list[str]:
+    """Canonical `host:port` names of one endpoint: every loopback spelling is `loopback:<port>`,
+    IP literals are normalised; with `resolve`, a DNS name becomes the addresses it resolves to
+    (sorted), else it is kept lower-cased."""
+    name = (host or "").strip().strip("[]").lower().rstrip(".")
+    if name.startswith("/"):
+        return [f"unix:{name}"]
+    if not name or is_loopback_host(name):
+        return [f"loopback:{port}"]
+    try:
+        return [f"{ipaddress.ip_address(name).compressed}:{port}"]
+    except ValueError:
+        pass
+    if resolve:
+        try:
+            infos = socket.getaddrinfo(name, port, proto=socket.IPPROTO_TCP)
+        except OSError:
+            infos = []
+        addresses = sorted({str(info[4][0]) for info in infos})
+        if addresses:
+            return sorted({n for a in addresses for n in endpoint_names(a, port)})
+    return [f"{name}:{port}"]
 
 
 @dataclass
@@ -147,6 +219,10 @@ class Engine(Protocol):
 
     def wipe(self, url: str, *, token: str | None = None) -> None:
         """Remove every user object from the target (scratch drills, migration rollback)."""
+        ...
+
+    def identity(self, url: str, token: str | None = None) -> ServerIdentity:
+        """The server and database `url` reaches (read-only; raises SourceUnavailable if it cannot)."""
         ...
 
 

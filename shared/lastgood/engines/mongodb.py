@@ -22,7 +22,9 @@ from lastgood.engines.base import (
     ProbeResult,
     ProgressFn,
     RestoreResult,
+    ServerIdentity,
     Stopwatch,
+    endpoint_names,
 )
 from lastgood.engines.mongodb_client import close_clients, database_of, get_client, plain_collections
 
@@ -106,6 +108,33 @@ class MongoEngine:
             raise SourceUnavailable(
                 f"wiping {db_name}: {type(exc).__name__}: {redact_text(str(exc), (url,))}"
             ) from None
+
+    def identity(self, url: str, token: str | None = None) -> ServerIdentity:
+        """The replica-set name (`hello.setName`) or, for a standalone server or mongos, the sorted
+        resolved hosts it answers on (`hello.hosts` / `me`, else the connected nodes) + the database."""
+        db_name = database_of(url)
+        client = get_client(url, server_selection_timeout_ms=5000)
+        try:
+            hello = client.admin.command("hello")
+            nodes = {(str(h), int(p or 27017)) for h, p in client.nodes}
+        except PyMongoError as exc:
+            raise SourceUnavailable(
+                f"MongoDB identity: {type(exc).__name__}: {redact_text(str(exc), (url,))}"[:500]
+            ) from None
+        for member in [*hello.get("hosts", []), *([hello["me"]] if hello.get("me") else [])]:
+            host, _, port = str(member).rpartition(":")
+            if host and port.isdigit():
+                nodes.add((host, int(port)))
+        names = sorted({n for host, port in nodes for n in endpoint_names(host, port, resolve=True)})
+        aliases = tuple(f"addr:{n}" for n in names)
+        if hello.get("setName"):
+            server_id, method = f"replset:{hello['setName']}", "replica-set name (hello.setName)"
+        else:
+            server_id = "hosts:" + ",".join(names)
+            method = "resolved hosts (no replica-set name: standalone server or mongos)"
+        return ServerIdentity(
+            engine="mongodb", server_id=server_id, database=db_name, method=method, aliases=aliases
+        )
 
 
 ENGINE = MongoEngine()

@@ -49,7 +49,9 @@ from lastgood.engines.base import (
     ProbeResult,
     ProgressFn,
     RestoreResult,
+    ServerIdentity,
     Stopwatch,
+    endpoint_names,
     require_tls,
 )
 from lastgood.engines.pg_selection import Selection
@@ -344,6 +346,35 @@ class PostgresEngine:
                 conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
         except psycopg.Error as exc:
             raise _source_error(exc, url, "wipe failed") from None
+
+    def identity(self, url: str, token: str | None = None) -> ServerIdentity:
+        """`pg_control_system().system_identifier` (fixed at initdb, the same whatever the URL calls
+        the host) + `current_database()`; where that function is not granted, the resolved host:port."""
+        try:
+            with connect(url, timeout_s=5) as conn:
+                database = str(conn.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
+                try:
+                    row = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()
+                except psycopg.Error:
+                    conn.rollback()
+                    row = None
+                if row and row[0] is not None:
+                    return ServerIdentity(
+                        engine="postgres",
+                        server_id=f"pg-system:{row[0]}",
+                        database=database,
+                        method="system_identifier from pg_control_system()",
+                    )
+                names = endpoint_names(conn.info.host, conn.info.port, resolve=True)
+        except psycopg.Error as exc:
+            raise _source_error(exc, url, "identity failed") from None
+        return ServerIdentity(
+            engine="postgres",
+            server_id="hosts:" + ",".join(names),
+            database=database,
+            method="resolved host:port (pg_control_system() is not granted to this role)",
+            aliases=tuple(f"addr:{n}" for n in names),
+        )
 
 
 def iter_tables(url: str) -> Iterator[tuple[str, str]]:

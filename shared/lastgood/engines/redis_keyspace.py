@@ -12,11 +12,12 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from lastgood.core.errors import ConfigError, SourceUnavailable
 from lastgood.core.redact import redact_text
 from lastgood.core.settings import get_settings
-from lastgood.engines.base import require_tls
+from lastgood.engines.base import endpoint_names, require_tls
 from lastgood.engines.upstash_rest import Arg, UpstashCommandError, UpstashRest
 
 # The key types a dump reads and a restore writes.
@@ -36,6 +37,8 @@ class Keyspace:
 
     kind = "?"
     binary_safe_args = True
+    db = 0  # the logical database (db number) the commands run in
+    endpoints: list[str] = []  # canonical host:port names (`base.endpoint_names`)
 
     def run(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         raise NotImplementedError
@@ -50,6 +53,9 @@ class RestKeyspace(Keyspace):
 
     def __init__(self, url: str, token: str, timeout_s: float) -> None:
         self.rest = UpstashRest(url, token, timeout_s=timeout_s)
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.endpoints = endpoint_names(parts.hostname, port)  # a REST database is always db 0
 
     def run(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         return list(self.rest.pipeline(commands, raise_on_error=False))
@@ -77,6 +83,13 @@ class RedisKeyspace(Keyspace):
         )
         # Raw replies, the same shapes the REST API gives: no per-command parsing.
         self._client.response_callbacks.clear()  # this client's own copy
+        where = self._client.connection_pool.connection_kwargs
+        self.db = int(where.get("db") or 0)
+        self.endpoints = (
+            [f"unix:{where['path']}"]
+            if where.get("path")
+            else endpoint_names(where.get("host"), where.get("port"))
+        )
 
     def run(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         if not commands:

@@ -37,6 +37,7 @@ from lastgood.engines.base import (
     ProbeResult,
     ProgressFn,
     RestoreResult,
+    ServerIdentity,
     Stopwatch,
 )
 from lastgood.engines.redis_keyspace import (
@@ -48,7 +49,7 @@ from lastgood.engines.redis_keyspace import (
     open_keyspace,
     reply_text,
 )
-from lastgood.engines.upstash_rest import UpstashError, UpstashRest
+from lastgood.engines.upstash_rest import UpstashCommandError, UpstashError, UpstashRest
 
 
 class UpstashEngine:
@@ -149,6 +150,40 @@ class UpstashEngine:
             one(ks, "FLUSHDB")
         finally:
             ks.close()
+
+    def identity(self, url: str, token: str | None = None) -> ServerIdentity:
+        """`INFO server` `run_id` + the db number (REST: db 0), with the endpoint as an alias (so a
+        restarted server is still recognised); where INFO has no run_id (an Upstash REST database
+        may not report one), the URL's host:port normalised."""
+        ks = open_keyspace(url, token=token, timeout_s=5.0)
+        try:
+            try:
+                info = reply_text(one(ks, "INFO", "server"))
+            except UpstashCommandError:  # INFO not offered: the endpoint is all there is
+                info = ""
+            db, endpoints = ks.db, list(ks.endpoints)
+            over = " over the Upstash REST API" if ks.kind == "upstash-rest" else ""
+        finally:
+            ks.close()
+        run_id = next(
+            (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("run_id:")), ""
+        )
+        aliases = tuple(f"addr:{e}" for e in endpoints)
+        if run_id:
+            return ServerIdentity(
+                engine="redis",
+                server_id=f"redis-run:{run_id}",
+                database=str(db),
+                method=f"run_id from INFO server{over}",
+                aliases=aliases,
+            )
+        return ServerIdentity(
+            engine="redis",
+            server_id=aliases[0],
+            database=str(db),
+            method=f"URL host:port normalised (INFO server{over} reports no run_id)",
+            aliases=aliases,
+        )
 
 
 ENGINE = UpstashEngine()
