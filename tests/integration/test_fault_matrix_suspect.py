@@ -126,7 +126,7 @@ def test_case_3_an_emptied_source_gives_a_suspect_backup_that_never_displaces_th
     assert manifest.suspect is True and "no tables" in (manifest.suspect_reason or "")
     # and the BackupSuspect metric (the alarm's input) fired for this source
     emitted = [doc for doc in _emf(backup.out) if "BackupSuspect" in doc]
-    assert [(doc["source"], doc["BackupSuspect"]) for doc in emitted] == [(source, 1)]
+    assert [(doc["source"], doc["BackupSuspect"]) for doc in emitted] == [(source, [1.0])]
 
     # When the configured retention policy runs
     prune = run_cli("prune", "--source", source, "--json")

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lastgood.backups.manifest import BackupManifest, is_backup_id
+from lastgood.backups.selection import Skipped, newest_good
 from lastgood.backups.store import BackupStore
 from lastgood.core.errors import BackupIntegrityError, BackupNotFound, LastgoodError, RestoreError
 from lastgood.core.observability import logger
@@ -88,18 +89,29 @@ def _quiet(_: str) -> None:
 
 
 def find_backup(
-    store: BackupStore, backup_id: str | None, *, source: str | None = None, latest: bool = False
+    store: BackupStore,
+    backup_id: str | None,
+    *,
+    source: str | None = None,
+    latest: bool = False,
+    allow_suspect: bool = False,
+    check_integrity: bool = True,
+    skipped: list[Skipped] | None = None,
 ) -> BackupManifest:
-    """The manifest of a committed backup, by id (any source) or the newest of `source`."""
+    """The manifest of a committed backup, by id (any source) or the newest GOOD one of `source`
+    (`lastgood.backups.selection`: damaged, unreadable and suspect ones are skipped and appended
+    to `skipped`)."""
     if latest:
         if backup_id:
             raise RestoreError("give either a BACKUP_ID or --latest --source NAME, not both")
         if not source:
             raise RestoreError("--latest needs --source NAME")
-        newest = store.latest_backup(source)
-        if newest is None:
-            raise BackupNotFound(f"source {source!r} has no complete backup")
-        return store.read_manifest(source, newest.backup_id)
+        choice = newest_good(store, source, allow_suspect=allow_suspect, check_integrity=check_integrity)
+        for item in choice.skipped:
+            logger.warning("--latest skipped a backup", extra={"skipped": item.line()})
+        if skipped is not None:
+            skipped.extend(choice.skipped)
+        return choice.manifest
     if not backup_id:
         raise RestoreError("which backup? give a BACKUP_ID or --latest --source NAME (see `lastgood list`)")
     if not is_backup_id(backup_id):

@@ -19,9 +19,10 @@ from typing import Any
 from lastgood.backups.keys import verification_key
 from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.restore import RestoreReport, restore_manifest
+from lastgood.backups.selection import Skipped, newest_good
 from lastgood.backups.store import BackupStore
 from lastgood.backups.verification import DrillRecord, IntegrityRecord, VerificationRecord
-from lastgood.core.errors import BackupIntegrityError, BackupNotFound, ConfigError, LastgoodError
+from lastgood.core.errors import BackupIntegrityError, ConfigError, LastgoodError
 from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
 
@@ -185,6 +186,15 @@ def _emit(result: VerificationResult) -> None:
     emit_metrics(values, source=result.source)
 
 
+def record_damaged(store: BackupStore, skipped: list[Skipped]) -> None:
+    """A drill that skipped a damaged backup records its failed integrity check (verification.json,
+    IntegrityCheckSuccess 0: the integrity alarm fires) instead of passing over it in silence."""
+    for item in skipped:
+        logger.warning("drill skipped a backup", extra={"skipped": item.line()})
+        if item.kind == "damaged" and item.manifest is not None:
+            verify_backup(store, item.manifest)
+
+
 def scratch_target(source_name: str) -> tuple[str, str | None]:
     """(scratch URL, token) for a source's drill, from its config; never the source itself."""
     from lastgood.core.config import get_config
@@ -216,15 +226,15 @@ def run_drill(
     store: BackupStore | None = None,
     progress: Any = None,
 ) -> VerificationResult:
-    """The weekly drill for one source: newest complete backup → its scratch target (from config)."""
+    """The weekly drill for one source: newest good backup → its scratch target (from config)."""
     from lastgood.core.config import get_config
 
     source = get_config().source(source_name)
     store = store or BackupStore.from_settings()
-    newest = store.latest_backup(source.name)
-    if newest is None:
-        raise BackupNotFound(f"source {source.name!r} has no complete backup to verify")
-    manifest = store.read_manifest(source.name, newest.backup_id)
+    # the newest GOOD backup: a damaged, unreadable or suspect newer one is skipped (and named)
+    choice = newest_good(store, source.name)
+    record_damaged(store, choice.skipped)
+    manifest = choice.manifest
     token: str | None = None
     if scratch_url is None:
         scratch_url, token = scratch_target(source.name)
@@ -242,6 +252,7 @@ def run_drill(
         extra={
             "source": source.name,
             "backup_id": manifest.backup_id,
+            "skipped": [s.line() for s in choice.skipped],
             "passed": result.passed,
             "recovery_time_seconds": round(result.drill.total_seconds, 3) if result.drill else None,
             "rto_seconds": source.rto_seconds,

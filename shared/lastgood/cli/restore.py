@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lastgood.backups.manifest import BackupManifest
+    from lastgood.backups.selection import Skipped
 
 
 def _progress(message: str) -> None:
@@ -34,7 +38,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     p.add_argument("backup_id", nargs="?", help="backup id, e.g. 20250129T020000Z-3f9a1c")
-    p.add_argument("--latest", action="store_true", help="the newest complete backup of --source")
+    p.add_argument(
+        "--latest",
+        action="store_true",
+        help="the newest good backup of --source (skips, and names, damaged and suspect ones)",
+    )
     p.add_argument("--source", help="source name (needed with --latest)")
     p.add_argument(
         "--target", required=True, help="target URL (postgresql://, mongodb://, redis://, https://)"
@@ -44,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these db.coll / schema.table")
     p.add_argument("--force", action="store_true", help="restore into a non-empty target")
+    p.add_argument(
+        "--allow-suspect", action="store_true", help="with --latest: a suspect backup may be chosen"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_restore)
 
@@ -64,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--drill",
         action="store_true",
         help="restore drill into the source's configured scratch target (scratch_url_secret)",
+    )
+    v.add_argument(
+        "--allow-suspect", action="store_true", help="with --latest and a drill: may drill a suspect backup"
     )
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=run_verify)
@@ -110,7 +124,17 @@ def run_restore(args: argparse.Namespace) -> int:
 
     _logs_to_stderr()
     store = BackupStore.from_settings()
-    manifest = find_backup(store, args.backup_id, source=args.source, latest=args.latest)
+    skipped: list[Skipped] = []
+    manifest = find_backup(
+        store,
+        args.backup_id,
+        source=args.source,
+        latest=args.latest,
+        allow_suspect=args.allow_suspect,
+        skipped=skipped,
+    )
+    if not args.json:
+        _say_skipped(skipped, manifest)
     report = restore_backup(
         manifest.backup_id,
         source=manifest.source,
@@ -122,7 +146,7 @@ def run_restore(args: argparse.Namespace) -> int:
         progress=_progress,
     )
     if args.json:
-        _out(report.as_dict())
+        _out({**report.as_dict(), "skipped": [s.line() for s in skipped], "suspect": manifest.suspect})
     else:
         sys.stdout.write(
             f"restored {report.source}/{report.backup_id} into {report.target} in "
@@ -136,6 +160,15 @@ def run_restore(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _say_skipped(skipped: list[Skipped], manifest: BackupManifest) -> None:
+    for item in skipped:
+        sys.stdout.write(item.line() + "\n")
+    if manifest.suspect:
+        sys.stdout.write(
+            f"note: {manifest.source}/{manifest.backup_id} is a suspect backup ({manifest.suspect_reason})\n"
+        )
+
+
 def run_verify(args: argparse.Namespace) -> int:
     from lastgood.backups.restore import find_backup
     from lastgood.backups.store import BackupStore
@@ -146,7 +179,24 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.drill and args.restore_to:
         raise RestoreError("give either --drill (the configured scratch target) or --restore-to URL")
     store = BackupStore.from_settings()
-    manifest = find_backup(store, args.backup_id, source=args.source, latest=args.latest)
+    drill = bool(args.drill or args.restore_to)
+    skipped: list[Skipped] = []
+    # a drill of --latest picks like restore --latest; an integrity check looks at the newest itself
+    manifest = find_backup(
+        store,
+        args.backup_id,
+        source=args.source,
+        latest=args.latest,
+        allow_suspect=args.allow_suspect or not drill,
+        check_integrity=drill,
+        skipped=skipped,
+    )
+    if skipped:
+        from lastgood.backups.verify import record_damaged
+
+        record_damaged(store, skipped)
+    if not args.json:
+        _say_skipped(skipped, manifest)
     rto = None
     token = None
     scratch = args.restore_to
