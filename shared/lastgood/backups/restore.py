@@ -3,7 +3,9 @@
     restore_backup("20250129T020000Z-3f9a1c", target_url="postgresql://…/app_restore")
     restore_backup(None, source="postgres", latest=True, target_url=…, force=True)
 
-Order is what makes a restore safe: find the backup → refuse an incomplete one
+Order is what makes a restore safe: find the backup (`--latest`: the newest GOOD one,
+`lastgood.backups.selection` — damaged, unreadable and suspect ones are skipped and
+named) → refuse an incomplete one
 → check the target's engine matches the backup's → re-hash EVERY object
 against the manifest (nothing is written to the target before integrity is
 established) → refuse a non-empty target unless `force` → engine restore

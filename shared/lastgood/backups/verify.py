@@ -42,6 +42,7 @@ class VerificationResult:
     drill: RestoreReport | None = None
     drill_error: str | None = None
     rto_seconds: int | None = None
+    skipped: list[Skipped] = field(default_factory=list)  # newer backups the drill passed over
 
     @property
     def integrity_ok(self) -> bool:
@@ -247,6 +248,7 @@ def run_drill(
         rto_seconds=source.rto_seconds,
         progress=progress,
     )
+    result.skipped = choice.skipped
     logger.info(
         "restore drill finished",
         extra={
@@ -271,8 +273,14 @@ class DrillOutcome:
     error: str | None = None
 
     @property
+    def damaged(self) -> list[str]:
+        """Newer backups the drill skipped as damaged: the drill of the source fails on them."""
+        skipped = self.result.skipped if self.result is not None else []
+        return [s.line() for s in skipped if s.kind != "suspect"]
+
+    @property
     def passed(self) -> bool:
-        return self.result is not None and self.result.passed
+        return self.result is not None and self.result.passed and not self.damaged
 
     def as_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"source": self.source, "passed": self.passed, "error": self.error}
@@ -283,7 +291,8 @@ class DrillOutcome:
                 if self.result.drill
                 else None,
                 "rto_seconds": self.result.rto_seconds,
-                "problems": self.result.problems(),
+                "problems": self.damaged + self.result.problems(),
+                "skipped": [s.line() for s in self.result.skipped],
             }
         return doc
 
