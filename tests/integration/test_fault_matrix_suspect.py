@@ -189,14 +189,20 @@ def test_case_11_the_deletion_guard_applies_to_any_count_and_restore_latest_skip
     body = store.s3.get_object(Bucket=store.bucket, Key=key)["Body"].read()
     store.s3.put_object(Bucket=store.bucket, Key=key, Body=body[: len(body) // 2], **store.sse_args())
     with flipped_byte(object_keys(source, newest)[0]):
-        # When the latest backup is restored
+        # When the latest backup is restored, and the latest is restore-drilled
         restore = run_cli("restore", "--latest", "--source", source, "--target", pg_source.target)
+        restored = pg_snapshot(pg_source.target)
+        drill = run_cli("verify", "--latest", "--source", source, "--restore-to", pg_source.target)
     # Then the newest good backup is restored and both damaged ones are named as skipped
     assert restore.code == 0, restore.err
     assert f"skipped {source}/{newest}" in restore.out and "SHA-256" in restore.out
     assert f"skipped {source}/{second}" in restore.out and "unreadable" in restore.out
     assert f"restored {source}/{third}" in restore.out
-    assert pg_snapshot(pg_source.target) == pg_snapshot(pg_source.url)
+    assert restored == pg_snapshot(pg_source.url)
+    # and the drill picks the same backup, names the damaged ones, and exits 6 (integrity) for them
+    assert drill.code == 6, drill.err
+    assert f"skipped {source}/{newest}" in drill.out and f"skipped {source}/{second}" in drill.out
+    assert f"{source}/{third}: PASSED" in drill.out
 
     # When keep-last 1 is forced
     forced = run_cli("prune", "--source", source, "--keep-last", "1", "--force")

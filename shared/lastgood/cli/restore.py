@@ -241,8 +241,8 @@ def run_verify(args: argparse.Namespace) -> int:
                 )
         if result.drill_error:
             sys.stdout.write(f"  drill FAILED: {result.drill_error}\n")
-    if not result.integrity_ok:
-        return 6  # BackupIntegrityError.exit_code
+    if not result.integrity_ok or any(s.kind != "suspect" for s in skipped):
+        return 6  # BackupIntegrityError.exit_code (a newer backup it skipped is damaged or unreadable)
     return 0 if result.passed else 8  # RestoreError.exit_code: the drill failed
 
 
