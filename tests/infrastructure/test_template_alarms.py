@@ -33,6 +33,7 @@ PER_SOURCE_ALARMS = {
     "BackupLateAlarm": "BackupAgeSeconds",
     "BackupDurationHighAlarm": "BackupDurationRatio",
     "BackupSizeHighAlarm": "BackupSizeRatio",
+    "BackupSuspectAlarm": "BackupSuspect",
     "RestoreTestFailureAlarm": "RestoreTestSuccess",
     "IntegrityCheckFailureAlarm": "IntegrityCheckSuccess",
     "RecoveryTimeOverRtoAlarm": "RecoveryTimeSeconds",
@@ -127,6 +128,17 @@ def test_backup_growth_alarms_fire_above_120_percent_of_baseline(prefix: str) ->
         alarm = props(f"{prefix}{SOURCE_SUFFIX[source]}")
         assert alarm["Threshold"] == pytest.approx(1.2)
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_suspect_backup_alarms_on_the_first_one(source: str) -> None:
+    # Given one backup committed as suspect (BackupSuspect = 1; good backups emit 0)
+    alarm = props(f"BackupSuspectAlarm{SOURCE_SUFFIX[source]}")
+    # Then the alarm fires on that single datapoint, and a quiet hour (no backup) is not an alarm
+    assert alarm["Statistic"] == "Maximum" and alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["EvaluationPeriods"] == 1 and alarm["TreatMissingData"] == "notBreaching"
+    assert "accept" in alarm["AlarmDescription"]
 
 
 @pytest.mark.parametrize(("logical_id", "metric"), sorted(PRODUCT_ALARMS.items()))

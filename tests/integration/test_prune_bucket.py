@@ -207,8 +207,10 @@ def test_objects_under_object_lock_are_skipped_and_reported_not_errors(devstack)
         s3.put_object_retention(
             Bucket=bucket, Key=key, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until}
         )
-    # When pruned
-    result = prune_source(source, store=store, policy=RetentionPolicy.from_dict({"keep_last": 1}), now=NOW)
+    # When pruned (2 of 3 removed: more than the share, so --force, issue 13)
+    result = prune_source(
+        source, store=store, policy=RetentionPolicy.from_dict({"keep_last": 1}), now=NOW, force=True
+    )
     # Then the locked backup is reported as skipped, not as a failure, and the other one is pruned
     assert result.locked_backups == [old] and not result.failed
     assert result.pruned == [older]

@@ -73,6 +73,16 @@ def test_report_totals_and_mismatches():
 class _Listing:
     backup_id: str
     status: str
+    manifest: None = None  # with_details not simulated: find_backup reads the manifest itself
+    keys: tuple[str, ...] = ()
+    suspect: bool = False
+
+
+class _Manifest(str):
+    """What the fake's read_manifest returns: a readable name, with the fields --latest looks at."""
+
+    objects: tuple[()] = ()
+    suspect = False
 
 
 class _FakeStore:
@@ -92,7 +102,7 @@ class _FakeStore:
         return good[0] if good else None
 
     def read_manifest(self, source: str, backup_id: str) -> str:
-        return f"{source}/{backup_id}"
+        return _Manifest(f"{source}/{backup_id}")
 
 
 STORE = _FakeStore(

@@ -22,8 +22,8 @@ def test_every_decision_says_why_newest_first():
         BackupInfo("stale", NOW - timedelta(hours=30), complete=False),
         BackupInfo("running", NOW - timedelta(minutes=30), complete=False),
     ]
-    # When planned with --keep-last 2
-    result = plan(items, RetentionPolicy.from_dict({"keep_last": 2}), NOW)
+    # When planned with --keep-last 2 (3 of 5 removed: forced past the share guard)
+    result = plan(items, RetentionPolicy.from_dict({"keep_last": 2}), NOW, force=True)
     by_id = {d.backup.backup_id: d for d in result.decisions}
     # Then decisions come newest first, and kept and removed backups both say why
     assert [d.backup.time for d in result.decisions] == sorted((b.time for b in items), reverse=True)
@@ -73,11 +73,13 @@ def test_the_share_guard_refuses_mass_removal_unless_forced():
     items = daily(20)
     with pytest.raises(RetentionError, match=r"refusing to remove 18 of 20 .*--force"):
         plan(items, RetentionPolicy.from_dict({"keep_last": 2}), NOW)
-    # a configurable share, and small removals (< 10) are routine
+    # a configurable share; and (issue 13) the guard applies to any count: 8 of 9 is refused too
     assert (
         len(plan(items, RetentionPolicy.from_dict({"keep_last": 2}), NOW, max_remove_share=0.9).remove) == 18
     )
-    assert len(plan(daily(9), RetentionPolicy.from_dict({"keep_last": 1}), NOW).remove) == 8
+    with pytest.raises(RetentionError, match=r"refusing to remove 8 of 9 .*--force"):
+        plan(daily(9), RetentionPolicy.from_dict({"keep_last": 1}), NOW)
+    assert len(plan(daily(9), RetentionPolicy.from_dict({"keep_last": 1}), NOW, force=True).remove) == 8
 
 
 def test_an_empty_policy_is_refused_even_with_zeros_and_nulls():

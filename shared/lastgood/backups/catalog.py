@@ -3,7 +3,8 @@
 A backup is every key under `backups/<source>/<backup_id>/`; its status here is
 `incomplete` (no `manifest.json`) or `complete`. The store
 (`BackupStore.list_backups`) then reads manifests and `verification.json`
-documents for pinned flags, totals and the `verified` status.
+documents for pinned flags, totals and the `verified` status, and — for a suspect
+backup — its `accepted.json` (`lastgood.backups.acceptance`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from lastgood.backups import keys
+from lastgood.backups.acceptance import AcceptanceRecord
 from lastgood.backups.manifest import BackupManifest, backup_id_time
 from lastgood.backups.verification import VerificationRecord
 from lastgood.core.timefmt import iso_z
@@ -34,8 +36,18 @@ class BackupListing:
     pin_reason: str | None = None
     manifest: BackupManifest | None = None
     verification: VerificationRecord | None = None
+    acceptance: AcceptanceRecord | None = None  # read only for a suspect backup
     keys: list[str] = field(default_factory=list)  # every S3 key under the prefix
     last_modified: datetime | None = None
+
+    @property
+    def suspect(self) -> bool:
+        """Marked suspect by its backup run and not accepted by a person: satisfies no rule."""
+        return bool(self.manifest and self.manifest.suspect and self.acceptance is None)
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.manifest and self.manifest.suspect and self.acceptance is not None)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +59,9 @@ class BackupListing:
             "objects": self.objects,
             "pinned": self.pinned,
             "pin_reason": self.pin_reason,
+            "suspect": self.suspect,
+            "suspect_reason": self.manifest.suspect_reason if self.manifest else None,
+            "accepted": self.accepted,
             "count": self.manifest.totals.count if self.manifest else None,
             "duration_s": self.manifest.duration_s if self.manifest else None,
         }
@@ -83,7 +98,7 @@ def list_source(s3: Any, bucket: str, source: str) -> list[BackupListing]:
                 item.last_modified = modified
             if name == keys.MANIFEST_NAME:
                 item.status = "complete"
-            elif name != keys.VERIFICATION_NAME:
+            elif name not in (keys.VERIFICATION_NAME, keys.ACCEPTANCE_NAME):
                 item.objects += 1
     return list(grouped.values())
 

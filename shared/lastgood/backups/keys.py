@@ -5,6 +5,7 @@
     backups/<source>/<backup_id>/<relpath>           data objects (streamed, SSE-KMS)
     backups/<source>/<backup_id>/manifest.json       written LAST: the commit marker
     backups/<source>/<backup_id>/verification.json   written by the restore drill (verify)
+    backups/<source>/<backup_id>/accepted.json       a person accepted a suspect backup (create-once)
     locks/<source>/<slot>.lock                       one per schedule slot (conditional write)
     audit/<kind>/<YYYY>/<MM>/<DD>/<ts>-<id>.json     the audit trail (`lastgood.storage.audit`)
 
@@ -28,6 +29,7 @@ from lastgood.storage.audit import AUDIT_PREFIX
 from lastgood.storage.audit import record_key as audit_key
 
 __all__ = [
+    "ACCEPTANCE_NAME",
     "AUDIT_PREFIX",
     "BACKUPS_PREFIX",
     "LOCKS_PREFIX",
@@ -35,8 +37,10 @@ __all__ = [
     "RESERVED_NAMES",
     "VERIFICATION_NAME",
     "BackupKey",
+    "acceptance_key",
     "audit_key",
     "backup_prefix",
+    "is_acceptance_key",
     "is_manifest_key",
     "is_verification_key",
     "lock_key",
@@ -52,6 +56,7 @@ BACKUPS_PREFIX = "backups/"
 LOCKS_PREFIX = "locks/"
 MANIFEST_NAME = "manifest.json"
 VERIFICATION_NAME = "verification.json"
+ACCEPTANCE_NAME = "accepted.json"  # not an engine-reserved name: object_key refuses it below
 # Names that live next to the data objects in a backup prefix and are not data (defined
 # where engines validate the paths they write, which may not import backups).
 assert {MANIFEST_NAME, VERIFICATION_NAME} == RESERVED_NAMES
@@ -76,6 +81,8 @@ def backup_prefix(source: str, backup_id: str) -> str:
 def object_key(source: str, backup_id: str, relpath: str) -> str:
     from lastgood.backups.manifest import validate_relpath
 
+    if relpath == ACCEPTANCE_NAME:
+        raise ValueError(f"invalid backup object path {relpath!r} (reserved for the acceptance record)")
     return backup_prefix(source, backup_id) + validate_relpath(relpath)
 
 
@@ -85,6 +92,10 @@ def manifest_key(source: str, backup_id: str) -> str:
 
 def verification_key(source: str, backup_id: str) -> str:
     return backup_prefix(source, backup_id) + VERIFICATION_NAME
+
+
+def acceptance_key(source: str, backup_id: str) -> str:
+    return backup_prefix(source, backup_id) + ACCEPTANCE_NAME
 
 
 def lock_key(source: str, slot: datetime) -> str:
@@ -114,3 +125,7 @@ def is_manifest_key(key: str) -> bool:
 
 def is_verification_key(key: str) -> bool:
     return key.endswith("/" + VERIFICATION_NAME)
+
+
+def is_acceptance_key(key: str) -> bool:
+    return key.endswith("/" + ACCEPTANCE_NAME)

@@ -20,6 +20,7 @@ Layout of a manifest (``format: 1``)::
       "totals": {"bytes": 123, "objects": 1, "count": 42},
       "tool_versions": {"lastgood": "0.1.0", "pg_dump": "18.6", ...},
       "pinned": false, "pin_reason": null,
+      "suspect": false, "suspect_reason": null,       # optional: shrank sharply (lastgood.backups.suspect)
       "encryption": {"sse": "aws:kms", "key": "<KMS key id>", "client_side": false},
       "source_identity": {"engine": "postgres", "server_id": "pg-system:7714…", "database": "app",
                           "method": "...", "aliases": []} | null,   # optional: which server was dumped
@@ -143,6 +144,10 @@ class BackupManifest(_Model):
     tool_versions: dict[str, str] = Field(default_factory=dict)
     pinned: bool = False
     pin_reason: str | None = None
+    # Set by the backup run when the dump shrank sharply or is empty (optional: format 1 without them
+    # reads as not suspect). Acceptance is a separate record (`lastgood.backups.acceptance`).
+    suspect: bool = False
+    suspect_reason: str | None = None
     encryption: EncryptionInfo = Field(default_factory=EncryptionInfo)
     # The server the backup was taken from (`engine.identity`), so a drill can refuse a target
     # that is that server without reading the source's secret. Optional: older manifests lack it.
@@ -257,10 +262,11 @@ class BackupManifest(_Model):
     def summary(self) -> str:
         """One line for humans: id, size, objects, rows, duration."""
         pin = f", pinned ({self.pin_reason})" if self.pinned else ""
+        suspect = f", SUSPECT: {self.suspect_reason}" if self.suspect else ""
         return (
             f"{self.source} backup {self.backup_id}: {human_bytes(self.totals.bytes)} in "
             f"{self.totals.objects} object(s), {self.totals.count} record(s), "
-            f"{self.duration_s:.1f}s{pin}"
+            f"{self.duration_s:.1f}s{pin}{suspect}"
         )
 
 

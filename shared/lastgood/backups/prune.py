@@ -149,6 +149,7 @@ def prune_source(
             pinned=item.pinned,
             pin_reason=item.pin_reason,
             verified=item.status == "verified",
+            suspect=item.suspect,
         )
         for item in listings
     ]

@@ -3,7 +3,9 @@
     restore_backup("20250129T020000Z-3f9a1c", target_url="postgresql://…/app_restore")
     restore_backup(None, source="postgres", latest=True, target_url=…, force=True)
 
-Order is what makes a restore safe: find the backup → refuse an incomplete one
+Order is what makes a restore safe: find the backup (`--latest`: the newest GOOD one,
+`lastgood.backups.selection` — damaged, unreadable and suspect ones are skipped and
+named) → refuse an incomplete one
 → check the target's engine matches the backup's → re-hash EVERY object
 against the manifest (nothing is written to the target before integrity is
 established) → refuse a non-empty target unless `force` → engine restore
@@ -21,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lastgood.backups.manifest import BackupManifest, is_backup_id
+from lastgood.backups.selection import Skipped, newest_good
 from lastgood.backups.store import BackupStore
 from lastgood.backups.target_db import check_target_database
 from lastgood.core.errors import BackupIntegrityError, BackupNotFound, LastgoodError, RestoreError
@@ -93,18 +96,29 @@ def _quiet(_: str) -> None:
 
 
 def find_backup(
-    store: BackupStore, backup_id: str | None, *, source: str | None = None, latest: bool = False
+    store: BackupStore,
+    backup_id: str | None,
+    *,
+    source: str | None = None,
+    latest: bool = False,
+    allow_suspect: bool = False,
+    check_integrity: bool = True,
+    skipped: list[Skipped] | None = None,
 ) -> BackupManifest:
-    """The manifest of a committed backup, by id (any source) or the newest of `source`."""
+    """The manifest of a committed backup, by id (any source) or the newest GOOD one of `source`
+    (`lastgood.backups.selection`: damaged, unreadable and suspect ones are skipped and appended
+    to `skipped`)."""
     if latest:
         if backup_id:
             raise RestoreError("give either a BACKUP_ID or --latest --source NAME, not both")
         if not source:
             raise RestoreError("--latest needs --source NAME")
-        newest = store.latest_backup(source)
-        if newest is None:
-            raise BackupNotFound(f"source {source!r} has no complete backup")
-        return store.read_manifest(source, newest.backup_id)
+        choice = newest_good(store, source, allow_suspect=allow_suspect, check_integrity=check_integrity)
+        for item in choice.skipped:
+            logger.warning("--latest skipped a backup", extra={"skipped": item.line()})
+        if skipped is not None:
+            skipped.extend(choice.skipped)
+        return choice.manifest
     if not backup_id:
         raise RestoreError("which backup? give a BACKUP_ID or --latest --source NAME (see `lastgood list`)")
     if not is_backup_id(backup_id):

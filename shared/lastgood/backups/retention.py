@@ -19,26 +19,31 @@ Semantics are restic's `forget` (internal/data/snapshot_policy.go), in UTC
 lastgood adds, on top of the policy: pinned backups are always kept; the newest
 verified complete backup is always kept; incomplete backups (no manifest) never
 count for the policy and are removed once older than the grace period (24 h by
-default). An empty policy is refused, and so is a plan that would remove every
-complete backup, or more than `max_remove_share` of them at once (unless
-`force`).
+default). A `suspect` backup (one that shrank sharply, not yet accepted with
+`lastgood accept`) satisfies no rule — it is not "the hourly/daily … copy", so
+the rules apply to the good backups only — and the newest good backup before
+each suspect one is kept ("newest good backup before suspect <id>"); a suspect
+backup newer than every good one is kept too (it is the newest real data,
+awaiting a person's decision). An empty policy is refused, and so is a plan that would
+remove every complete backup, or more than `max_remove_share` of them at once
+unless `force` (any count: only a plan removing at most one backup is exempt).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lastgood.backups.within import Within
 from lastgood.core.errors import RetentionError
 
 COUNT_RULES = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
 DEFAULT_GRACE = timedelta(hours=24)
 DEFAULT_MAX_REMOVE_SHARE = 0.5
-# Below this many removals the share guard does not apply (pruning 3 of 4 is routine).
-SHARE_GUARD_MIN_REMOVALS = 10
+# A plan removing at most this many complete backups is exempt from the share guard.
+SHARE_GUARD_EXEMPT_REMOVALS = 1
 
 _REASON = {
     "keep_last": "last snapshot",
@@ -63,65 +68,6 @@ _WITHIN_REASON = {
     "keep_within_monthly": "monthly within",
     "keep_within_yearly": "yearly within",
 }
-_DURATION_PART = re.compile(r"(-?\d+)([ymdh])")
-
-
-@dataclass(frozen=True)
-class Within:
-    """restic's Duration: calendar years/months/days plus hours."""
-
-    years: int = 0
-    months: int = 0
-    days: int = 0
-    hours: int = 0
-
-    @classmethod
-    def parse(cls, text: str, key: str = "keep_within") -> Within:
-        """restic's ParseDuration (`6y5m234d37h`; a repeated unit overrides), refusing negative and
-        all-zero windows, which restic would treat as "rule not set"."""
-        s = text.strip()
-        if not s:
-            raise RetentionError(f"{key}: empty duration (expected e.g. 2d, 36h, 1y6m)")
-        parts: dict[str, int] = {}
-        pos = 0
-        for match in _DURATION_PART.finditer(s):
-            if match.start() != pos:
-                break
-            parts[match.group(2)] = int(match.group(1))
-            pos = match.end()
-        if pos != len(s):
-            raise RetentionError(f"{key}: invalid duration {text!r} (units y, m, d, h; e.g. 2d, 36h, 1y6m)")
-        within = cls(parts.get("y", 0), parts.get("m", 0), parts.get("d", 0), parts.get("h", 0))
-        if min(within.years, within.months, within.days, within.hours) < 0 or within.is_zero():
-            raise RetentionError(f"{key}: duration must be positive, got {text!r}")
-        return within
-
-    def is_zero(self) -> bool:
-        return not (self.years or self.months or self.days or self.hours)
-
-    def __str__(self) -> str:
-        return "".join(
-            f"{v}{u}"
-            for v, u in ((self.years, "y"), (self.months, "m"), (self.days, "d"), (self.hours, "h"))
-            if v
-        )
-
-    def subtract_from(self, moment: datetime) -> datetime:
-        """Go's `t.AddDate(-y, -m, -d).Add(-h)`: calendar arithmetic with month-end normalisation."""
-        year = moment.year - self.years
-        month = moment.month - self.months
-        year += (month - 1) // 12
-        month = (month - 1) % 12 + 1
-        # AddDate normalises overflow (e.g. Mar 31 - 1 month = "Feb 31" = Mar 3), like Go.
-        try:
-            base = datetime(
-                year, month, 1, moment.hour, moment.minute, moment.second, moment.microsecond, moment.tzinfo
-            )
-            shifted = base + timedelta(days=moment.day - 1 - self.days)
-            return shifted - timedelta(hours=self.hours)
-        except (ValueError, OverflowError):
-            # before year 1 (e.g. restic's own `9999y` test): every backup is within the window
-            return datetime.min.replace(tzinfo=moment.tzinfo)
 
 
 @dataclass(frozen=True)
@@ -209,6 +155,7 @@ class BackupInfo:
     pinned: bool = False
     pin_reason: str | None = None
     verified: bool = False
+    suspect: bool = False  # marked suspect by the backup run and not accepted
 
 
 @dataclass
@@ -359,19 +306,27 @@ def plan(
     # newest first; equal times by backup id, so the plan does not depend on the listing order
     ordered = sorted(backups, key=lambda b: (b.time.astimezone(UTC), b.backup_id), reverse=True)
     complete = [b for b in ordered if b.complete]
-    policy_reasons = iter(apply_policy([b.time for b in complete], policy, now))
-    newest_verified = next((b for b in complete if b.verified), None)
+    good = [b for b in complete if not b.suspect]  # only good backups satisfy rules
+    policy_reasons = iter(apply_policy([b.time for b in good], policy, now))
+    newest_verified = next((b for b in good if b.verified), None)
+    guarding = _guarding_good_backups(complete)
+    newest_suspect = complete[0] if complete and complete[0].suspect else None  # newer than every good one
     decisions: list[Decision] = []
     for backup in ordered:
         reasons: list[str] = []
         removal = None
         if backup.complete:
-            reasons.extend(next(policy_reasons))  # same order as `complete`
+            if not backup.suspect:
+                reasons.extend(next(policy_reasons))  # same order as `good`
             if backup.pinned:
                 reasons.append(f"pinned ({backup.pin_reason})" if backup.pin_reason else "pinned")
             if newest_verified is not None and backup is newest_verified:
                 reasons.append("newest verified backup")
-            removal = "no rule keeps it"
+            if backup.backup_id in guarding:
+                reasons.append(f"newest good backup before suspect {guarding[backup.backup_id]}")
+            if backup is newest_suspect:
+                reasons.append("newest backup, suspect (awaiting `lastgood accept`)")
+            removal = "suspect: satisfies no rule" if backup.suspect else "no rule keeps it"
         else:
             age = now - backup.time
             if backup.pinned:
@@ -383,18 +338,34 @@ def plan(
             )
         decisions.append(Decision(backup, bool(reasons), reasons, None if reasons else removal))
     result = RetentionPlan(policy, decisions)
-    removed_complete = [d for d in result.remove if d.backup.complete]
-    if complete and len(removed_complete) == len(complete):
-        raise RetentionError("refusing a plan that removes every complete backup")
-    if not force and complete and len(removed_complete) >= SHARE_GUARD_MIN_REMOVALS:
-        share = len(removed_complete) / len(complete)
-        if share > max_remove_share:
-            raise RetentionError(
-                f"refusing to remove {len(removed_complete)} of {len(complete)} complete backups "
-                f"({share:.0%} > {max_remove_share:.0%} at once); check the policy with --dry-run, "
-                "then run again with --force"
-            )
+    _check_guards(result, len(complete), max_remove_share, force)
     return result
+
+
+def _guarding_good_backups(complete: list[BackupInfo]) -> dict[str, str]:
+    """{good backup id: the newest suspect backup after it} for the newest good backup before each
+    suspect one (`complete` newest first)."""
+    guarding: dict[str, str] = {}
+    for index, backup in enumerate(complete):
+        if not backup.suspect:
+            continue
+        older_good = next((b for b in complete[index + 1 :] if not b.suspect), None)
+        if older_good is not None:
+            guarding.setdefault(older_good.backup_id, backup.backup_id)
+    return guarding
+
+
+def _check_guards(result: RetentionPlan, complete: int, max_remove_share: float, force: bool) -> None:
+    removed = sum(1 for d in result.remove if d.backup.complete)
+    if complete and removed == complete:
+        raise RetentionError("refusing a plan that removes every complete backup")
+    share = removed / complete if complete else 0.0
+    if not force and removed > SHARE_GUARD_EXEMPT_REMOVALS and share > max_remove_share:
+        raise RetentionError(
+            f"refusing to remove {removed} of {complete} complete backups at once ({share:.0%}, more "
+            f"than the {max_remove_share:.0%} allowed by PRUNE_MAX_REMOVE_SHARE); check the policy "
+            "with --dry-run, then run again with --force"
+        )
 
 
 def grace_text(span: timedelta) -> str:

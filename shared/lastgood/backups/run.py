@@ -9,7 +9,10 @@
 Steps: resolve the source's config and secrets → take the slot lock
 (`locks/<source>/<slot>.lock`, conditional write; a duplicate or retried
 invocation for a slot that is done or running is `skipped`) → the engine
-streams its dump into a `BackupWriter` → `manifest.json` is written last →
+streams its dump into a `BackupWriter` → its count and size are compared with
+the median of the source's recent good backups (a sharp shrink or an empty
+dump is committed marked `suspect`: `lastgood.backups.suspect`) →
+`manifest.json` is written last →
 the lock is marked done (kept: the slot stays taken). On any failure the open
 multipart upload is aborted, the run's finished objects are deleted, no
 manifest is written, the lock is released (so a retry of the slot can run),
@@ -46,6 +49,8 @@ METRIC_BYTES = "BackupBytes"
 METRIC_DURATION = "BackupDurationSeconds"
 METRIC_DURATION_RATIO = "BackupDurationRatio"
 METRIC_SIZE_RATIO = "BackupSizeRatio"
+METRIC_COUNT_RATIO = "BackupCountRatio"
+METRIC_SUSPECT = "BackupSuspect"  # 1: committed as suspect (lastgood.backups.suspect), else 0
 BASELINE_WINDOW = 7  # previous complete backups the baseline is the median of
 BASELINE_MIN = 3  # fewer than this: no baseline yet, no ratio emitted
 
@@ -66,6 +71,7 @@ class BackupResult:
             "backup_id": self.backup_id,
             "slot": iso_z(self.slot) if self.slot else None,
             "message": self.message,
+            "suspect": bool(self.manifest and self.manifest.suspect),
             "manifest": self.manifest.to_dict() if self.manifest else None,
         }
 
@@ -121,10 +127,13 @@ def baseline_ratios(current: BackupManifest, previous: list[BackupManifest]) -> 
     ratios: dict[str, tuple[str, float]] = {}
     base_duration = median(m.duration_s for m in window)
     base_bytes = median(m.totals.bytes for m in window)
+    base_count = median(m.totals.count for m in window)
     if base_duration > 0:
         ratios[METRIC_DURATION_RATIO] = ("NoUnit", round(current.duration_s / base_duration, 4))
     if base_bytes > 0:
         ratios[METRIC_SIZE_RATIO] = ("NoUnit", round(current.totals.bytes / base_bytes, 4))
+    if base_count > 0:
+        ratios[METRIC_COUNT_RATIO] = ("NoUnit", round(current.totals.count / base_count, 4))
     return ratios
 
 
@@ -133,12 +142,35 @@ def _baseline_ratios(store: BackupStore, manifest: BackupManifest) -> dict[str, 
         previous = [
             item.manifest
             for item in store.list_backups(manifest.source)
-            if item.manifest is not None and item.backup_id != manifest.backup_id
+            if item.manifest is not None and item.backup_id != manifest.backup_id and not item.suspect
         ]
         return baseline_ratios(manifest, previous)
     except Exception as exc:  # a missing baseline must not fail a committed backup
         logger.warning("backup baseline unavailable", extra={"error": str(exc)[:200]})
         return {}
+
+
+def _mark_suspect(
+    source: SourceConfig,
+    manifest: BackupManifest,
+    ratios: dict[str, tuple[str, float]],
+    engine_counts: dict[str, int] | None,
+) -> BackupManifest:
+    """The manifest marked `suspect` (with the reason) when it shrank sharply or the engine dumped
+    nothing at all (its own counts: no tables / collections / keys)."""
+    from lastgood.backups.suspect import suspect_reason
+
+    reason = suspect_reason(
+        manifest.engine,
+        engine_counts,
+        count_ratio=ratios[METRIC_COUNT_RATIO][1] if METRIC_COUNT_RATIO in ratios else None,
+        size_ratio=ratios[METRIC_SIZE_RATIO][1] if METRIC_SIZE_RATIO in ratios else None,
+        min_count_ratio=source.suspect_min_count_ratio,
+        min_size_ratio=source.suspect_min_size_ratio,
+    )
+    if reason is None:
+        return manifest
+    return manifest.model_copy(update={"suspect": True, "suspect_reason": reason})
 
 
 def _audit(store: BackupStore, record: dict[str, Any]) -> None:
@@ -246,6 +278,8 @@ def run_backup(
             extra={k: v for k, v in dumped.extra.items() if k != "counts"}
             | ({} if own or identity is None else {"dumped_identity": identity.model_dump(mode="json")}),
         )
+        ratios = _baseline_ratios(store, manifest)  # against recent good backups only
+        manifest = _mark_suspect(source, manifest, ratios, counts if isinstance(counts, dict) else None)
         writer.commit(manifest)
     except BaseException as exc:
         writer.discard()
@@ -272,7 +306,8 @@ def run_backup(
         METRIC_BYTES: ("Bytes", manifest.totals.bytes),
         METRIC_DURATION: ("Seconds", manifest.duration_s),
     }
-    values.update(_baseline_ratios(store, manifest))
+    values.update(ratios)
+    values[METRIC_SUSPECT] = ("Count", 1 if manifest.suspect else 0)
     _emit(source.name, **values)
     _audit(
         store,
@@ -284,8 +319,12 @@ def run_backup(
             "count": manifest.totals.count,
             "pinned": pin,
             "pin_reason": reason,
+            "suspect": manifest.suspect,
+            "suspect_reason": manifest.suspect_reason,
         },
     )
+    if manifest.suspect:
+        logger.warning("backup committed as suspect", extra={**log_extra, "reason": manifest.suspect_reason})
     logger.info(
         "backup committed", extra={**log_extra, "bytes": manifest.totals.bytes, "s": manifest.duration_s}
     )

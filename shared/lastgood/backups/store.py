@@ -38,6 +38,7 @@ from typing import Any, BinaryIO
 from botocore.exceptions import ClientError
 
 from lastgood.backups import catalog, locks
+from lastgood.backups.acceptance import acceptance_of
 from lastgood.backups.catalog import BackupListing
 from lastgood.backups.keys import is_verification_key, manifest_key, object_key, verification_key
 from lastgood.backups.locks import LOCK_LEASE_S, SlotLock
@@ -233,6 +234,7 @@ class BackupStore:
             return
         item.pinned = item.manifest.pinned
         item.pin_reason = item.manifest.pin_reason
+        item.acceptance = acceptance_of(self, item)
         if any(is_verification_key(k) for k in item.keys):
             item.verification = self.read_verification(item.source, item.backup_id)
             if verification_passed(item.verification):

@@ -22,10 +22,11 @@ from typing import Any
 from lastgood.backups.keys import verification_key
 from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.restore import RestoreReport, restore_manifest
+from lastgood.backups.selection import Skipped, newest_good
 from lastgood.backups.store import BackupStore
 from lastgood.backups.target_db import check_target_database
 from lastgood.backups.verification import DrillRecord, IntegrityRecord, VerificationRecord
-from lastgood.core.errors import BackupIntegrityError, BackupNotFound, ConfigError, LastgoodError
+from lastgood.core.errors import BackupIntegrityError, ConfigError, LastgoodError
 from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
 
@@ -45,6 +46,7 @@ class VerificationResult:
     drill: RestoreReport | None = None
     drill_error: str | None = None
     rto_seconds: int | None = None
+    skipped: list[Skipped] = field(default_factory=list)  # newer backups the drill passed over
 
     @property
     def integrity_ok(self) -> bool:
@@ -201,6 +203,15 @@ def _emit(result: VerificationResult) -> None:
     emit_metrics(values, source=result.source)
 
 
+def record_damaged(store: BackupStore, skipped: list[Skipped]) -> None:
+    """A drill that skipped a damaged backup records its failed integrity check (verification.json,
+    IntegrityCheckSuccess 0: the integrity alarm fires) instead of passing over it in silence."""
+    for item in skipped:
+        logger.warning("drill skipped a backup", extra={"skipped": item.line()})
+        if item.kind == "damaged" and item.manifest is not None:
+            verify_backup(store, item.manifest)
+
+
 def scratch_target(source_name: str) -> tuple[str, str | None]:
     """(scratch URL, token) for a source's drill, from its config. The token is the scratch's own
     (`scratch_token_secret`), never the source's; whether the target is production is decided by
@@ -228,15 +239,15 @@ def run_drill(
     store: BackupStore | None = None,
     progress: Any = None,
 ) -> VerificationResult:
-    """The weekly drill for one source: newest complete backup → its scratch target (from config)."""
+    """The weekly drill for one source: newest good backup → its scratch target (from config)."""
     from lastgood.core.config import get_config
 
     source = get_config().source(source_name)
     store = store or BackupStore.from_settings()
-    newest = store.latest_backup(source.name)
-    if newest is None:
-        raise BackupNotFound(f"source {source.name!r} has no complete backup to verify")
-    manifest = store.read_manifest(source.name, newest.backup_id)
+    # the newest GOOD backup: a damaged, unreadable or suspect newer one is skipped (and named)
+    choice = newest_good(store, source.name)
+    record_damaged(store, choice.skipped)
+    manifest = choice.manifest
     token: str | None = None
     if scratch_url is None:
         scratch_url, token = scratch_target(source.name)
@@ -249,11 +260,13 @@ def run_drill(
         rto_seconds=source.rto_seconds,
         progress=progress,
     )
+    result.skipped = choice.skipped
     logger.info(
         "restore drill finished",
         extra={
             "source": source.name,
             "backup_id": manifest.backup_id,
+            "skipped": [s.line() for s in choice.skipped],
             "passed": result.passed,
             "recovery_time_seconds": round(result.drill.total_seconds, 3) if result.drill else None,
             "rto_seconds": source.rto_seconds,
@@ -272,8 +285,14 @@ class DrillOutcome:
     error: str | None = None
 
     @property
+    def damaged(self) -> list[str]:
+        """Newer backups the drill skipped as damaged: the drill of the source fails on them."""
+        skipped = self.result.skipped if self.result is not None else []
+        return [s.line() for s in skipped if s.kind != "suspect"]
+
+    @property
     def passed(self) -> bool:
-        return self.result is not None and self.result.passed
+        return self.result is not None and self.result.passed and not self.damaged
 
     def as_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"source": self.source, "passed": self.passed, "error": self.error}
@@ -284,7 +303,8 @@ class DrillOutcome:
                 if self.result.drill
                 else None,
                 "rto_seconds": self.result.rto_seconds,
-                "problems": self.result.problems(),
+                "problems": self.damaged + self.result.problems(),
+                "skipped": [s.line() for s in self.result.skipped],
             }
         return doc
 

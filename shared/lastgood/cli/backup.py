@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Back up one configured source. Without --slot this is an on-demand backup; with --slot "
             "it behaves like the scheduled run for that slot (skipped if the slot is already done "
-            "or running). Exit 0 on success or skip, non-zero on failure (nothing committed)."
+            "or running). Exit 0 on success or skip, non-zero on failure (nothing committed). A backup "
+            "that shrank sharply or is empty is committed as SUSPECT: exit 0 with a WARNING line (it "
+            "satisfies no retention rule and restore --latest skips it until `lastgood accept ID`)."
         ),
     )
     parser.add_argument("--source", required=True, help="source name from the config (e.g. postgres)")
@@ -47,10 +49,17 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         doc = result.manifest.to_dict() if result.manifest else result.as_dict()
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-        return 0
-    sys.stdout.write(result.message + "\n")
-    if result.manifest:
-        for obj in result.manifest.objects:
-            count = f", {obj.count} records" if obj.count is not None else ""
-            sys.stdout.write(f"  {obj.key}: {obj.bytes} bytes{count}, sha256 {obj.sha256[:16]}…\n")
+    else:
+        sys.stdout.write(result.message + "\n")
+        if result.manifest:
+            for obj in result.manifest.objects:
+                count = f", {obj.count} records" if obj.count is not None else ""
+                sys.stdout.write(f"  {obj.key}: {obj.bytes} bytes{count}, sha256 {obj.sha256[:16]}…\n")
+    if result.manifest is not None and result.manifest.suspect:
+        warning = (
+            f"WARNING: {result.source}/{result.backup_id} was committed as SUSPECT: "
+            f"{result.manifest.suspect_reason}. Retention keeps the last good backup and restore --latest "
+            f"skips this one; if the new size is expected, run `lastgood accept {result.backup_id}`."
+        )
+        (sys.stderr if args.json else sys.stdout).write(warning + "\n")
     return 0

@@ -14,8 +14,12 @@ import sys
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "list",
-        help="list backups newest first (time, size, status, pinned)",
-        description="List backups newest first. Status: complete, incomplete (no manifest: never restored), verified.",
+        help="list backups newest first (time, size, status, pinned, suspect)",
+        description=(
+            "List backups newest first. Status: complete, incomplete (no manifest: never restored), "
+            "verified. SUSPECT: yes (why) for a backup that shrank sharply (see `lastgood accept`), "
+            "accepted once a person accepted it."
+        ),
     )
     parser.add_argument("--source", help="only this source")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -39,11 +43,15 @@ def run(args: argparse.Namespace) -> int:
     if not listings:
         sys.stdout.write("no backups\n")
         return 0
-    sys.stdout.write(f"{'SOURCE':<12} {'BACKUP ID':<24} {'TIME':<21} {'SIZE':>10} {'STATUS':<10} PINNED\n")
+    sys.stdout.write(
+        f"{'SOURCE':<12} {'BACKUP ID':<24} {'TIME':<21} {'SIZE':>10} {'STATUS':<10} {'PINNED':<8} SUSPECT\n"
+    )
     for item in listings:
         pinned = f"yes ({item.pin_reason})" if item.pinned else "-"
+        reason = item.manifest.suspect_reason if item.manifest else None
+        suspect = f"yes ({reason})" if item.suspect else "accepted" if item.accepted else "-"
         sys.stdout.write(
             f"{item.source:<12} {item.backup_id:<24} {iso_z(item.created_at):<21} "
-            f"{human_bytes(item.size):>10} {item.status:<10} {pinned}\n"
+            f"{human_bytes(item.size):>10} {item.status:<10} {pinned:<8} {suspect}\n"
         )
     return 0

@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Plan and apply retention per source. --keep-* flags replace the configured policy. "
             "Refuses an empty policy, a plan removing every complete backup, or more than "
-            "PRUNE_MAX_REMOVE_SHARE (0.5) of them at once unless --force. --simulate FILE prints the "
+            "PRUNE_MAX_REMOVE_SHARE (0.5) of them at once unless --force (any count; a run removing at "
+            "most one backup is exempt). A suspect backup satisfies no rule: the newest good backup "
+            "before it is kept (see `lastgood accept`). --simulate FILE prints the "
             "plan for one ISO-8601 UTC time per line (- for stdin) without touching any bucket. "
             "Exit 0 ok, 2 bad input, 9 refused (bad or empty policy, guard) or partially failed."
         ),

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lastgood.backups.manifest import BackupManifest
+    from lastgood.backups.selection import Skipped
 
 
 def _progress(message: str) -> None:
@@ -42,7 +46,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     p.add_argument("backup_id", nargs="?", help="backup id, e.g. 20250129T020000Z-3f9a1c")
-    p.add_argument("--latest", action="store_true", help="the newest complete backup of --source")
+    p.add_argument(
+        "--latest",
+        action="store_true",
+        help="the newest good backup of --source (skips, and names, damaged and suspect ones)",
+    )
     p.add_argument("--source", help="source name (needed with --latest)")
     p.add_argument(
         "--target", required=True, help="target URL (postgresql://, mongodb://, redis://, https://)"
@@ -66,6 +74,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--no-safety-backup",
         action="store_true",
         help="do not take the pinned safety backup of a non-empty target first (no undo)",
+    )
+    p.add_argument(
+        "--allow-suspect", action="store_true", help="with --latest: a suspect backup may be chosen"
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_restore)
@@ -94,6 +105,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="restore drill into the source's configured scratch target (scratch_url_secret)",
     )
     v.add_argument("--db", metavar="NAME", help=_DB_HELP)
+    v.add_argument(
+        "--allow-suspect", action="store_true", help="with --latest and a drill: may drill a suspect backup"
+    )
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=run_verify)
 
@@ -133,7 +147,17 @@ def run_restore(args: argparse.Namespace) -> int:
     target_url = with_database(args.target, args.db)
     token = target_token(args.target, args.target_token_env)  # the target's own, never the source's
     store = BackupStore.from_settings()
-    manifest = find_backup(store, args.backup_id, source=args.source, latest=args.latest)
+    skipped: list[Skipped] = []
+    manifest = find_backup(
+        store,
+        args.backup_id,
+        source=args.source,
+        latest=args.latest,
+        allow_suspect=args.allow_suspect,
+        skipped=skipped,
+    )
+    if not args.json:
+        _say_skipped(skipped, manifest)
     report = restore_backup(
         manifest.backup_id,
         source=manifest.source,
@@ -148,7 +172,7 @@ def run_restore(args: argparse.Namespace) -> int:
         safety_backup=not args.no_safety_backup,
     )
     if args.json:
-        _out(report.as_dict())
+        _out({**report.as_dict(), "skipped": [s.line() for s in skipped], "suspect": manifest.suspect})
     else:
         sys.stdout.write(
             f"restored {report.source}/{report.backup_id} into {report.target} in "
@@ -167,6 +191,15 @@ def run_restore(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _say_skipped(skipped: list[Skipped], manifest: BackupManifest) -> None:
+    for item in skipped:
+        sys.stdout.write(item.line() + "\n")
+    if manifest.suspect:
+        sys.stdout.write(
+            f"note: {manifest.source}/{manifest.backup_id} is a suspect backup ({manifest.suspect_reason})\n"
+        )
+
+
 def run_verify(args: argparse.Namespace) -> int:
     from lastgood.backups.restore import find_backup
     from lastgood.backups.store import BackupStore
@@ -182,7 +215,24 @@ def run_verify(args: argparse.Namespace) -> int:
     scratch = args.restore_to
     token = target_token(scratch, args.target_token_env) if scratch else None  # never the source's
     store = BackupStore.from_settings()
-    manifest = find_backup(store, args.backup_id, source=args.source, latest=args.latest)
+    drill = bool(args.drill or args.restore_to)
+    skipped: list[Skipped] = []
+    # a drill of --latest picks like restore --latest; an integrity check looks at the newest itself
+    manifest = find_backup(
+        store,
+        args.backup_id,
+        source=args.source,
+        latest=args.latest,
+        allow_suspect=args.allow_suspect or not drill,
+        check_integrity=drill,
+        skipped=skipped,
+    )
+    if skipped:
+        from lastgood.backups.verify import record_damaged
+
+        record_damaged(store, skipped)
+    if not args.json:
+        _say_skipped(skipped, manifest)
     rto = None
     if args.drill:
         scratch, token = scratch_target(manifest.source)
@@ -225,8 +275,8 @@ def run_verify(args: argparse.Namespace) -> int:
                 )
         if result.drill_error:
             sys.stdout.write(f"  drill FAILED: {result.drill_error}\n")
-    if not result.integrity_ok:
-        return 6  # BackupIntegrityError.exit_code
+    if not result.integrity_ok or any(s.kind != "suspect" for s in skipped):
+        return 6  # BackupIntegrityError.exit_code (a newer backup it skipped is damaged or unreadable)
     return 0 if result.passed else 8  # RestoreError.exit_code: the drill failed
 
 

@@ -95,6 +95,11 @@ class SourceConfig(_Strict):
     scratch_token_secret: str | None = None
     client_side_encryption: bool = False
     storage_budget_bytes: int | None = Field(None, gt=0)
+    # A backup whose record count / size is below this share of the median of the source's
+    # recent good backups is committed as `suspect` (0 turns the check off; an empty dump — no
+    # tables, collections or keys — is always suspect). See lastgood.backups.suspect.
+    suspect_min_count_ratio: float = Field(0.5, ge=0, lt=1)
+    suspect_min_size_ratio: float = Field(0.5, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:
