@@ -31,6 +31,7 @@ $(VENV)/.installed: pyproject.toml
 	  || echo "warning: could not install redis-tools (redis-cli); the redis-cli --pipe restore tests will be skipped" >&2; \
 	  else echo "warning: redis-cli not found (Debian: apt-get install redis-tools)" >&2; fi; }
 	@touch $@
+	@echo "installed: the lastgood command is $(VENV)/bin/lastgood; put it on PATH with: source $(VENV)/bin/activate"
 
 install: $(VENV)/.installed ## create .venv (Python 3.13) with pinned deps, dev tools and the `lastgood` command
 

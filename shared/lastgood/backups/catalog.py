@@ -30,7 +30,7 @@ class BackupListing:
     backup_id: str
     created_at: datetime
     status: BackupStatus
-    size: int  # bytes stored under the backup's prefix (data objects + manifest)
+    size: int  # bytes of the backup's data objects (what `list` shows; records beside them excluded)
     objects: int  # data objects stored (manifest/verification excluded)
     pinned: bool = False
     pin_reason: str | None = None
@@ -92,7 +92,6 @@ def list_source(s3: Any, bucket: str, source: str) -> list[BackupListing]:
                 item = BackupListing(source, backup_id, backup_id_time(backup_id), "incomplete", 0, 0)
                 grouped[backup_id] = item
             item.keys.append(obj["Key"])
-            item.size += int(obj.get("Size", 0))
             modified = obj.get("LastModified")
             if modified is not None and (item.last_modified is None or modified > item.last_modified):
                 item.last_modified = modified
@@ -100,6 +99,7 @@ def list_source(s3: Any, bucket: str, source: str) -> list[BackupListing]:
                 item.status = "complete"
             elif name not in (keys.VERIFICATION_NAME, keys.ACCEPTANCE_NAME):
                 item.objects += 1
+                item.size += int(obj.get("Size", 0))
     return list(grouped.values())
 
 

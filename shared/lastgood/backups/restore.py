@@ -26,7 +26,7 @@ from lastgood.backups.manifest import BackupManifest, is_backup_id
 from lastgood.backups.selection import Skipped, newest_good
 from lastgood.backups.store import BackupStore
 from lastgood.backups.target_db import check_target_database
-from lastgood.core.errors import BackupIntegrityError, BackupNotFound, LastgoodError, RestoreError
+from lastgood.core.errors import BackupIntegrityError, BackupNotFound, LastgoodError, RestoreError, UsageError
 from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text, redact_url
 
@@ -110,9 +110,10 @@ def find_backup(
     to `skipped`)."""
     if latest:
         if backup_id:
-            raise RestoreError("give either a BACKUP_ID or --latest --source NAME, not both")
+            raise UsageError("give either a BACKUP_ID or --latest --source NAME, not both")
         if not source:
-            raise RestoreError("--latest needs --source NAME")
+            raise UsageError("--latest needs --source NAME")
+        known_source(store, source)
         choice = newest_good(store, source, allow_suspect=allow_suspect, check_integrity=check_integrity)
         for item in choice.skipped:
             logger.warning("--latest skipped a backup", extra={"skipped": item.line()})
@@ -120,9 +121,11 @@ def find_backup(
             skipped.extend(choice.skipped)
         return choice.manifest
     if not backup_id:
-        raise RestoreError("which backup? give a BACKUP_ID or --latest --source NAME (see `lastgood list`)")
+        raise UsageError("which backup? give a BACKUP_ID or --latest --source NAME (see `lastgood list`)")
     if not is_backup_id(backup_id):
         raise BackupNotFound(f"unknown backup id {backup_id!r} (expected YYYYMMDDTHHMMSSZ-xxxxxx)")
+    if source:
+        known_source(store, source)
     sources = [source] if source else store.list_sources()
     for name in sources:
         listing = [b for b in store.list_backups(name, with_details=False) if b.backup_id == backup_id]
@@ -136,11 +139,25 @@ def find_backup(
     raise BackupNotFound(f"unknown backup id {backup_id!r}: no source has it (see `lastgood list`)")
 
 
+def known_source(store: BackupStore, source: str) -> None:
+    """A typo in --source is a usage error naming the valid names, not "no backup" (exit 7)."""
+    from lastgood.core.config import get_config
+
+    configured = [s.name for s in get_config().sources]
+    if source in configured:
+        return
+    stored = store.list_sources()
+    if source in stored:  # a source that left the config keeps its backups
+        return
+    names = sorted(set(configured) | set(stored))
+    raise UsageError(f"unknown source {source!r}; known sources: {', '.join(names) or '(none)'}")
+
+
 def check_target_engine(engine: str, target_url: str) -> None:
     scheme = urlsplit(target_url).scheme.lower()
     allowed = ENGINE_SCHEMES.get(engine, frozenset())
     if scheme not in allowed:
-        raise RestoreError(
+        raise UsageError(
             f"a {engine} backup cannot be restored into a {scheme or 'scheme-less'} target "
             f"(expected a URL starting with {' or '.join(sorted(s + '://' for s in allowed))})"
         )

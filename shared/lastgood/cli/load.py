@@ -20,6 +20,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("dataset", help="a configured dataset name (prompts, patterns, learning, ...)")
     parser.add_argument("--chain", help="comma-separated layers to try, in order (e.g. last-good,bundled)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print {dataset, layer, age_seconds, stale, count, items} instead of the bare array",
+    )
     parser.set_defaults(func=run)
 
 
@@ -29,6 +34,17 @@ def run(args: argparse.Namespace) -> int:
 
     logs_to_stderr()
     ds = load(args.dataset, chain=args.chain)
+    if args.json:
+        doc = {
+            "dataset": ds.name,
+            "layer": ds.layer,
+            "age_seconds": ds.age_seconds,
+            "stale": ds.stale,
+            "count": len(ds.items),
+            "items": ds.items,
+        }
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        return 0
     sys.stdout.write(json.dumps(ds.items, ensure_ascii=False, separators=(",", ":")) + "\n")
     age = "age unknown" if ds.age_seconds is None else f"age {ds.age_seconds:.0f}s"
     freshness = "STALE" if ds.stale else "fresh"

@@ -96,9 +96,14 @@ def run(args: argparse.Namespace) -> int:
         from lastgood.backups.prune import simulate
         from lastgood.core.errors import RetentionError
 
-        if not flags:
-            raise RetentionError("--simulate needs --keep-* flags (the policy to explain)")
-        policy = RetentionPolicy.from_dict(flags)
+        if args.source:  # that source's configured policy, unless --keep-* flags replace it
+            from lastgood.backups.prune import policy_for
+
+            policy = policy_for(args.source, flags)
+        elif not flags:
+            raise RetentionError("--simulate needs --source NAME or --keep-* flags (the policy to explain)")
+        else:
+            policy = RetentionPolicy.from_dict(flags)
         if args.simulate == "-":
             text = sys.stdin.read()
         else:
@@ -147,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
             # one source's refusal must not stop the others; the exit code still says it failed
             if len(sources) == 1:
                 raise
-            sys.stderr.write(f"lastgood: prune {name}: {exc}\n")
+            message = str(exc)
+            prefix = "" if message.startswith(f"prune {name}:") else f"prune {name}: "
+            sys.stderr.write(f"lastgood: error: {prefix}{message}\n")
             failures.append(exc)
             continue
         results.append(result)

@@ -139,11 +139,11 @@ def run_restore(args: argparse.Namespace) -> int:
     from lastgood.backups.store import BackupStore
     from lastgood.backups.target_db import with_database
     from lastgood.backups.targets import target_token
-    from lastgood.core.errors import RestoreError
+    from lastgood.core.errors import UsageError
 
     _logs_to_stderr()
     if args.wipe_first and not args.force:
-        raise RestoreError("--wipe-first empties the target: it needs --force")
+        raise UsageError("--wipe-first empties the target: it needs --force")
     target_url = with_database(args.target, args.db)
     token = target_token(args.target, args.target_token_env)  # the target's own, never the source's
     store = BackupStore.from_settings()
@@ -205,13 +205,13 @@ def run_verify(args: argparse.Namespace) -> int:
     from lastgood.backups.store import BackupStore
     from lastgood.backups.targets import target_token
     from lastgood.backups.verify import scratch_target, verify_backup
-    from lastgood.core.errors import RestoreError
+    from lastgood.core.errors import UsageError
 
     _logs_to_stderr()
     if args.drill and args.restore_to:
-        raise RestoreError("give either --drill (the configured scratch target) or --restore-to URL")
+        raise UsageError("give either --drill (the configured scratch target) or --restore-to URL")
     if args.target_token_env and not args.restore_to:
-        raise RestoreError("--target-token-env goes with --restore-to URL")
+        raise UsageError("--target-token-env goes with --restore-to URL")
     scratch = args.restore_to
     token = target_token(scratch, args.target_token_env) if scratch else None  # never the source's
     store = BackupStore.from_settings()

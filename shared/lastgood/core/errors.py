@@ -15,6 +15,10 @@ class ConfigError(LastgoodError):
     exit_code = 2
 
 
+class UsageError(ConfigError):
+    """The command was given arguments that do not go together (exit 2, like argparse's own errors)."""
+
+
 class DataUnavailable(LastgoodError):
     """Every loader layer failed; carries the per-layer reasons."""
 
