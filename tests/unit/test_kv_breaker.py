@@ -176,3 +176,33 @@ def test_with_neither_store_configured_calls_raise_kv_unavailable() -> None:
     with pytest.raises(KVUnavailable):
         kv.set("anything", 1)
     assert kv.mode == "fallback"
+
+
+def test_keys_and_values_are_type_checked_before_any_store_is_asked() -> None:
+    # Given a KV with no store at all (any I/O would be KVUnavailable, not TypeError)
+    kv = ResilientKV(None, None)
+    # When a query document, a list, None or bytes is passed as a key, or a value JSON cannot hold
+    # Then each is a TypeError naming the method, never a store call
+    for bad_key in ({"$regex": "^user:1"}, ["k"], None, b"k", 1):
+        with pytest.raises(TypeError, match=r"kv\.get: the key must be a str"):
+            kv.get(bad_key)  # type: ignore[arg-type]
+    for bad_value in ({1, 2}, b"x", float("nan"), {"a": {3: "int key"}}, object()):
+        with pytest.raises(TypeError, match=r"kv\.set: values must be JSON"):
+            kv.set("k", bad_value)
+    with pytest.raises(TypeError, match="field name"):
+        kv.hset("k", {("tuple",): 1})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="amount must be an int"):
+        kv.incr("k", 1.5)  # type: ignore[arg-type]
+    # And what the API documents still reaches the store (here: none configured)
+    from lastgood.core.errors import KVUnavailable
+
+    with pytest.raises(KVUnavailable):
+        kv.set("k", {"nested": [1, 2.5, None, True, "s"]}, ttl=60)
+
+
+def test_a_query_document_never_reaches_the_mirror_as_a_key() -> None:
+    from lastgood.kv.mirror import key_filter
+
+    assert key_filter("user:1") == {"_id": "user:1"}
+    with pytest.raises(TypeError, match="exact strings"):
+        key_filter({"$regex": "^user:1"})

@@ -3,7 +3,9 @@
 How the pieces fit (the design notes are in the package docstring, `lastgood.kv`):
 the circuit breaker is `lastgood.kv.breaker`, everything that touches MongoDB
 is `lastgood.kv.mirror.MirrorStore`, the copy-back after an outage is
-`lastgood.kv.resync`, and the health-check entry is `lastgood.kv.status`.
+`lastgood.kv.resync`, which store serves a call and when the breaker closes
+is `lastgood.kv.routing`, the argument checks are `lastgood.kv.validate`, and
+the health-check entry is `lastgood.kv.status`.
 """
 
 from __future__ import annotations
@@ -15,35 +17,37 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Final, Literal, TypeVar
 
-from lastgood.core.observability import logger
-from lastgood.kv import fallback
+from lastgood.kv import fallback, validate
 from lastgood.kv.breaker import BreakerState, CircuitBreaker, breaker_for, clear_breakers
-from lastgood.kv.codec import (
-    Arg,
-    Primary,
-    UpstashCommandError,
-    UpstashError,
-    UpstashRateLimited,
-    dumps,
-    loads,
-    pairs,
-)
-from lastgood.kv.mirror import MIRROR_COLLECTION, MirrorStore
-from lastgood.kv.resync import ResyncReport, copy_back
+from lastgood.kv.codec import Arg, Primary, dumps, loads, pairs
+from lastgood.kv.mirror import MIRROR_COLLECTION, MirrorStore, key_filter
+from lastgood.kv.resync import ResyncReport
+from lastgood.kv.routing import MODE_KV, RATE_LIMIT_WARNING, UNAVAILABLE_WARNING, Router
+
+__all__ = [
+    "MODE_FALLBACK",
+    "MODE_KV",
+    "MODE_MONGODB",
+    "RATE_LIMIT_WARNING",
+    "UNAVAILABLE_WARNING",
+    "ResilientKV",
+    "get_kv",
+    "reset_kv",
+]
 
 T = TypeVar("T")
 
-MODE_KV: Final = "kv"
 MODE_MONGODB: Final = "mongodb"
 MODE_FALLBACK: Final = "fallback"  # neither store can serve: calls raise KVUnavailable
 Mode = Literal["kv", "mongodb", "fallback"]
 
-RATE_LIMIT_WARNING = "KV rate limit hit, switching to MongoDB"
-UNAVAILABLE_WARNING = "KV unavailable"
-
 
 class ResilientKV:
-    """Upstash primary with a MongoDB mirror/fallback; see the `lastgood.kv` package docstring."""
+    """Upstash primary with a MongoDB mirror/fallback; see the `lastgood.kv` package docstring.
+
+    Every method checks its arguments first (`lastgood.kv.validate`): a key that
+    is not a `str`, or a value JSON cannot hold, is a TypeError before any I/O.
+    """
 
     def __init__(
         self,
@@ -67,11 +71,10 @@ class ResilientKV:
             fallback_timeout_s=fallback_timeout_s,
             wall_clock=wall_clock,
         )
-        self.recover_budget_s = recover_budget_s
+        self.router = Router(self.store, self.breaker, recover_budget_s=recover_budget_s)
         self._wall = wall_clock
         self._version_lock = threading.Lock()
         self._last_version = 0
-        self._pending_checked = False
 
     # What the store holds, under the names callers use.
 
@@ -96,6 +99,10 @@ class ResilientKV:
     def fallback_timeout_s(self) -> float:
         return self.store.fallback_timeout_s
 
+    @property
+    def recover_budget_s(self) -> float:
+        return self.router.recover_budget_s
+
     # ------------------------------------------------------------------ helpers
 
     def _next_version(self) -> int:
@@ -104,56 +111,19 @@ class ResilientKV:
             self._last_version = max(candidate, self._last_version + 1)
             return self._last_version
 
-    def _trip(self, exc: UpstashError) -> None:
-        rate_limited = isinstance(exc, UpstashRateLimited)
-        reason = "rate_limited" if rate_limited else "unavailable"
-        if self.breaker.record_failure(f"{reason}: {exc}"[:300]):
-            logger.warning(
-                RATE_LIMIT_WARNING if rate_limited else UNAVAILABLE_WARNING,
-                extra={"kv_reason": reason, "error": str(exc)[:300], "cooldown_s": self.breaker.cooldown_s},
-            )
-
-    def _use_kv(self) -> bool:
-        """Should this call go to KV? Runs the half-open probe / first-call resync when due."""
-        if self.primary is None:
-            return False
-        before = self.breaker.state
-        if not self.breaker.allow():
-            return False
-        if before is BreakerState.CLOSED and self._pending_checked:
-            return True
-        probing = before is not BreakerState.CLOSED or self.breaker.state is BreakerState.HALF_OPEN
-        if not probing:
-            # First call in this process: another process may have left writes in MongoDB.
-            self._pending_checked = True
-            if not self.store.has_pending():
-                return True
-        report = self.resync(budget_s=self.recover_budget_s)
-        if not report.ok and self.breaker.state is not BreakerState.OPEN:
-            # KV answered but MongoDB did not: KV is the best copy there is, so serve from it.
-            self.breaker.record_success()
-            return True
-        return report.ok and report.complete
-
     def _kv(self, fn: Callable[[Primary], T]) -> tuple[bool, T | None]:
-        """Run `fn` against KV when allowed: (True, result) or (False, None) after a trip."""
-        if not self._use_kv():
-            return False, None
-        assert self.primary is not None
-        try:
-            result = fn(self.primary)
-        except UpstashCommandError:
-            raise  # the command itself was wrong (e.g. WRONGTYPE): not an outage
-        except UpstashError as exc:
-            self._trip(exc)
-            return False, None
-        if self.breaker.record_success():
-            logger.info("KV available again", extra={"kv_mode": MODE_KV})
-        return True, result
+        return self.router.call(fn)
+
+    def _in_mongodb(self, key: str, version: int, write: Callable[[], T]) -> T:
+        """A write served from MongoDB; the router makes sure KV gets it (see `Router.landed`)."""
+        result = write()
+        self.router.landed(key, version)
+        return result
 
     # ------------------------------------------------------------------ reads
 
     def get(self, key: str) -> Any:
+        key = validate.key("get", key)
         used, reply = self._kv(lambda p: p.command("GET", key))
         if used:
             return loads(reply)
@@ -163,6 +133,8 @@ class ResilientKV:
         return doc.logical()
 
     def hget(self, key: str, name: str) -> Any:
+        key = validate.key("hget", key)
+        name = validate.key("hget", name, what="field name")
         used, reply = self._kv(lambda p: p.command("HGET", key, name))
         if used:
             return loads(reply)
@@ -172,6 +144,7 @@ class ResilientKV:
         return (doc.logical() or {}).get(name)
 
     def hgetall(self, key: str) -> dict[str, Any]:
+        key = validate.key("hgetall", key)
         used, reply = self._kv(lambda p: p.command("HGETALL", key))
         if used:
             return pairs(reply)
@@ -181,6 +154,7 @@ class ResilientKV:
         return dict(doc.logical() or {})
 
     def exists(self, key: str) -> bool:
+        key = validate.key("exists", key)
         used, reply = self._kv(lambda p: p.command("EXISTS", key))
         if used:
             return bool(reply)
@@ -188,6 +162,7 @@ class ResilientKV:
 
     def ttl(self, key: str) -> int | None:
         """Remaining seconds, None for a key without expiry or a missing key."""
+        key = validate.key("ttl", key)
         used, reply = self._kv(lambda p: p.command("PTTL", key))
         if used:
             return None if not isinstance(reply, int) or reply < 0 else max(0, (reply + 999) // 1000)
@@ -200,10 +175,11 @@ class ResilientKV:
 
     def set(self, key: str, value: Any, *, ttl: int | None = None) -> None:
         """SET key value [EX ttl] (ttl in seconds, > 0)."""
-        if ttl is not None and ttl <= 0:
+        key = validate.key("set", key)
+        text = validate.json_text("set", value)
+        if ttl is not None and validate.integer("set", ttl, what="ttl") <= 0:
             raise ValueError("ttl must be a positive number of seconds")
         store = self.store
-        text = dumps(value)
         version = self._next_version()
         args: list[Arg] = ["SET", key, text]
         if ttl:
@@ -215,20 +191,24 @@ class ResilientKV:
                 key, version, store.doc(key, "string", text, expires, version, needs_resync=False)
             )
             return
-        fallback.set_value(store, key, text, expires, version)
+        self._in_mongodb(key, version, lambda: fallback.set_value(store, key, text, expires, version))
 
     def delete(self, key: str) -> bool:
+        key = validate.key("delete", key)
         store = self.store
         version = self._next_version()
         used, reply = self._kv(lambda p: p.command("DEL", key))
         if used:
-            store.write(key, version, lambda c: c.delete_one({"_id": key}))
+            store.write(
+                key, version, lambda c: c.delete_one({**key_filter(key), "version": {"$lte": version}})
+            )
             return bool(reply)
-
-        return fallback.delete(store, key, version)
+        return self._in_mongodb(key, version, lambda: fallback.delete(store, key, version))
 
     def hset(self, key: str, values: Mapping[str, Any]) -> int:
         """HSET key field value [field value ...]; returns the number of new fields."""
+        key = validate.key("hset", key)
+        values = validate.fields("hset", values)
         if not values:
             raise ValueError("hset needs at least one field")
         store = self.store
@@ -242,33 +222,36 @@ class ResilientKV:
             doc = store.doc(key, "hash", dumps(pairs(full)), store.expiry(pttl), version, needs_resync=False)
             store.write_doc(key, version, doc)
             return int(added) if isinstance(added, int) else 0
-        return fallback.hset(store, key, values, version)
+        return self._in_mongodb(key, version, lambda: fallback.hset(store, key, values, version))
 
     def incr(self, key: str, amount: int = 1) -> int:
+        key = validate.key("incr", key)
+        amount = validate.integer("incr", amount, what="amount")
         store = self.store
         version = self._next_version()
-        used, replies = self._kv(lambda p: p.pipeline([["INCRBY", key, int(amount)], ["PTTL", key]]))
+        used, replies = self._kv(lambda p: p.pipeline([["INCRBY", key, amount], ["PTTL", key]]))
         if used and replies is not None:
             value, pttl = replies
             number = int(value) if isinstance(value, int) else int(loads(value))
             doc = store.doc(key, "string", dumps(number), store.expiry(pttl), version, needs_resync=False)
             store.write_doc(key, version, doc)
             return number
-        return fallback.incr(store, key, amount, version)
+        return self._in_mongodb(key, version, lambda: fallback.incr(store, key, amount, version))
 
     def expire(self, key: str, seconds: int) -> bool:
         """EXPIRE key seconds; False when the key does not exist."""
-        if seconds <= 0:
+        key = validate.key("expire", key)
+        if validate.integer("expire", seconds, what="seconds") <= 0:
             raise ValueError("seconds must be positive (use delete to remove a key)")
         store = self.store
         version = self._next_version()
-        used, reply = self._kv(lambda p: p.command("EXPIRE", key, int(seconds)))
+        used, reply = self._kv(lambda p: p.command("EXPIRE", key, seconds))
         expires = store.now() + timedelta(seconds=seconds)
         if used:
             if reply:
                 store.write_expiry(key, version, expires)
             return bool(reply)
-        return fallback.expire(store, key, expires, version)
+        return self._in_mongodb(key, version, lambda: fallback.expire(store, key, expires, version))
 
     # ------------------------------------------------------------------ resync
 
@@ -281,27 +264,18 @@ class ResilientKV:
         return self.store.pending_count()
 
     def resync(self, *, budget_s: float | None = None) -> ResyncReport:
-        """Copy pending MongoDB writes to KV, then repair dirty mirror documents from KV.
+        """Copy pending MongoDB writes to KV, then repair dirty mirror documents (`Router.resync`).
 
-        Closes the breaker when everything pending was copied; stops early (and
-        reports `complete: false`) when `budget_s` runs out.
+        Closes the breaker only once every write pending in MongoDB is in KV;
+        stops early (and reports `complete: false`) when `budget_s` runs out.
         """
-        report = copy_back(self.store, budget_s=budget_s, on_outage=self._trip)
-        if report.ok and report.complete:
-            self._pending_checked = True
-            if self.breaker.record_success():
-                logger.info(
-                    "KV available again; resync complete", extra={"kv_mode": MODE_KV, **report.as_dict()}
-                )
-        elif report.ok:
-            self.breaker.record_failure("resync incomplete")  # keep serving from MongoDB until done
-        return report
+        return self.router.resync(budget_s=budget_s)
 
     # ------------------------------------------------------------------ status
 
     def status(self, *, probe: bool = True) -> dict[str, Any]:
         """The seed-001 health shape plus breaker and resync details."""
-        kv_ok = self._probe_kv() if probe else self.breaker.state is BreakerState.CLOSED
+        kv_ok = self.router.probe() if probe else self.breaker.state is BreakerState.CLOSED
         mongo_ok = self.store.probe() if probe else self.mirror is not None
         serving_kv = kv_ok and self.breaker.state is BreakerState.CLOSED
         mode: Mode = MODE_KV if serving_kv else MODE_MONGODB if mongo_ok else MODE_FALLBACK
@@ -329,16 +303,6 @@ class ResilientKV:
         if self.primary is not None and self.breaker.state is BreakerState.CLOSED:
             return MODE_KV
         return MODE_MONGODB if self.mirror is not None else MODE_FALLBACK
-
-    def _probe_kv(self) -> bool:
-        if self.primary is None:
-            return False
-        try:
-            self.primary.command("PING")
-            return True
-        except UpstashError as exc:
-            self._trip(exc)  # a failed probe is an outage like any other: stop sending traffic
-            return False
 
 
 # --------------------------------------------------------------------------- process-wide instance

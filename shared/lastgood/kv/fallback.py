@@ -1,9 +1,13 @@
 """MongoDB mode: the calls `ResilientKV` serves from the mirror while KV is unreachable.
 
 Every write here is stored with `needs_resync: true` so the next resync copies
-it to KV; deletes leave a tombstone. Read-modify-write operations (hset, incr,
-expire) use the store's optimistic version check. Both stores down raises
-`KVUnavailable` (from `MirrorStore.serve`).
+it to KV; deletes leave a tombstone; a write never replaces a newer version of
+its key. Read-modify-write operations (hset, incr, expire) use the store's
+optimistic version check. A key whose newer value only KV holds (its mirror
+write failed) is refused rather than served stale. Both stores down raises
+`KVUnavailable` (from `MirrorStore.serve`). The caller (`ResilientKV`) reports
+each landed write to its router, which pushes it to KV itself should the
+breaker have closed meanwhile.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from lastgood.kv.mirror import MirrorDoc, MirrorStore
 
 def read(store: MirrorStore, what: str, key: str) -> MirrorDoc | None:
     """The live mirror document for `key` (None when missing, deleted or expired)."""
-    return store.serve(what, lambda c: store.read_doc(c, key))
+    return store.serve(what, lambda c: store.read_current(c, what, key))
 
 
 def set_value(store: MirrorStore, key: str, text: str, expires: datetime | None, version: int) -> None:
     doc = store.doc(key, "string", text, expires, version, needs_resync=True)
-    store.serve("set", lambda c: c.replace_one({"_id": key}, doc, upsert=True))
+    store.serve("set", lambda c: store.put_doc(c, doc))
 
 
 def delete(store: MirrorStore, key: str, version: int) -> bool:
@@ -32,11 +36,7 @@ def delete(store: MirrorStore, key: str, version: int) -> bool:
 
     def tombstone(c: Any) -> bool:
         existed = store.read_doc(c, key) is not None
-        c.replace_one(
-            {"_id": key},
-            store.doc(key, None, None, None, version, needs_resync=True, deleted=True),
-            upsert=True,
-        )
+        store.put_doc(c, store.doc(key, None, None, None, version, needs_resync=True, deleted=True))
         return existed
 
     return store.serve("delete", tombstone)
@@ -55,7 +55,7 @@ def hset(store: MirrorStore, key: str, values: Mapping[str, Any], version: int) 
         expires = current.expires_at if current is not None else None
         return store.doc(key, "hash", dumps(merged), expires, version, needs_resync=True)
 
-    store.serve("hset", lambda c: store.occ_update(c, key, change))
+    store.serve("hset", lambda c: store.occ_update(c, key, change, what="hset"))
     return result["added"]
 
 
@@ -71,7 +71,7 @@ def incr(store: MirrorStore, key: str, amount: int, version: int) -> int:
         expires = current.expires_at if current is not None else None
         return store.doc(key, "string", dumps(result["value"]), expires, version, needs_resync=True)
 
-    store.serve("incr", lambda c: store.occ_update(c, key, change))
+    store.serve("incr", lambda c: store.occ_update(c, key, change, what="incr"))
     return result["value"]
 
 
@@ -85,5 +85,5 @@ def expire(store: MirrorStore, key: str, expires: datetime, version: int) -> boo
             return None
         return store.doc(key, current.type, current.value, expires, version, needs_resync=True)
 
-    store.serve("expire", lambda c: store.occ_update(c, key, change))
+    store.serve("expire", lambda c: store.occ_update(c, key, change, what="expire"))
     return found["ok"]

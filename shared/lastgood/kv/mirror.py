@@ -1,20 +1,24 @@
-"""The MongoDB side of the resilient KV: the `kv_mirror` document model and the mirror operations.
+"""The MongoDB side of the resilient KV: the mirror operations on `kv_mirror` (model: `kv.document`).
 
 `MirrorStore` is the collaborator `ResilientKV` delegates to for everything
 that touches MongoDB: building and reading mirror documents, mirroring a
 successful KV write (a failure marks the key dirty instead of failing the
 call), serving calls while KV is unreachable (`serve`), optimistic
 read-modify-write updates, the dirty-key set and the pending-resync queries.
+
+Every query names its key through `key_filter`: an exact `str` match, never a
+caller's object (a `{"$regex": ...}` key is a TypeError, not a query operator).
+Versions in the mirror only go up (`put_doc`): a write never replaces a newer
+version of its key, so "applied" can mean "this version" (`needs_resync` is
+cleared with a version check).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -22,6 +26,9 @@ from lastgood.core.errors import KVUnavailable
 from lastgood.core.observability import logger
 from lastgood.kv.breaker import BreakerState, CircuitBreaker
 from lastgood.kv.codec import Primary, Reply, UpstashError, pairs
+from lastgood.kv.document import MirrorDoc, key_filter
+
+__all__ = ["DIRTY_HASH", "MIRROR_COLLECTION", "MirrorDoc", "MirrorMissing", "MirrorStore", "key_filter"]
 
 T = TypeVar("T")
 
@@ -30,70 +37,6 @@ MIRROR_COLLECTION = "kv_mirror"
 DIRTY_HASH = "lastgood:kv_dirty"
 OCC_RETRIES = 8
 _WRITES = frozenset({"set", "delete", "hset", "incr", "expire"})
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-@dataclass
-class MirrorDoc:
-    """One key in `kv_mirror`.
-
-    `value` is the JSON text of the logical value (a hash: a JSON object of
-    field → value), so any key name or value survives MongoDB's field rules.
-    `version` is monotonic per process (nanoseconds since the epoch, bumped on
-    ties). `needs_resync`: written while KV was unreachable, newer than KV.
-    `dirty`: always false when written; a key whose mirror write failed is
-    tracked in KV (`lastgood:kv_dirty`) because MongoDB could not be written.
-    `deleted`: a tombstone for a delete made while KV was unreachable.
-    """
-
-    key: str
-    type: Literal["string", "hash"] | None
-    value: str | None
-    expires_at: datetime | None
-    version: int
-    updated_at: datetime
-    needs_resync: bool = False
-    deleted: bool = False
-    dirty: bool = False
-
-    def to_bson(self) -> dict[str, Any]:
-        return {
-            "_id": self.key,
-            "type": self.type,
-            "value": self.value,
-            "expires_at": self.expires_at,
-            "version": self.version,
-            "updated_at": self.updated_at,
-            "needs_resync": self.needs_resync,
-            "deleted": self.deleted,
-            "dirty": self.dirty,
-        }
-
-    @classmethod
-    def from_bson(cls, doc: Mapping[str, Any]) -> MirrorDoc:
-        return cls(
-            key=str(doc["_id"]),
-            type=doc.get("type"),
-            value=doc.get("value"),
-            expires_at=_utc(doc.get("expires_at")),
-            version=int(doc.get("version") or 0),
-            updated_at=_utc(doc.get("updated_at")) or datetime.fromtimestamp(0, UTC),
-            needs_resync=bool(doc.get("needs_resync")),
-            deleted=bool(doc.get("deleted")),
-            dirty=bool(doc.get("dirty")),
-        )
-
-    def live(self, now: datetime) -> bool:
-        """Present, not a tombstone, not expired."""
-        return not self.deleted and (self.expires_at is None or self.expires_at > now)
-
-    def logical(self) -> Any:
-        return None if self.value is None else json.loads(self.value)
 
 
 class MirrorMissing(Exception):
@@ -132,6 +75,12 @@ class MirrorStore:
         self._wall = wall_clock
         self._dirty: dict[str, int] = {}
         self._dirty_lock = threading.Lock()
+        # Keys this process wrote to MongoDB during an outage, not yet applied to KV (key -> version).
+        self._unapplied: dict[str, int] = {}
+        # Closing the KV breaker (under `gate`) vs. a fallback write checking it after landing.
+        self.gate = threading.Lock()
+        # One copy-back (resync or single-key push) at a time: an older copy never lands after a newer.
+        self.sync_lock = threading.RLock()
 
     # ------------------------------------------------------------------ documents
 
@@ -173,20 +122,60 @@ class MirrorStore:
         return None
 
     def read_doc(self, coll: Any, key: str) -> MirrorDoc | None:
-        raw = coll.find_one({"_id": key})
+        raw = coll.find_one(key_filter(key))
         if raw is None:
             return None
         doc = MirrorDoc.from_bson(raw)
         return doc if doc.live(self.now()) else None
 
+    def read_current(self, coll: Any, what: str, key: str) -> MirrorDoc | None:
+        """Like `read_doc` for serving a call, but refuses a copy older than a write KV acknowledged."""
+        raw = coll.find_one(key_filter(key))
+        self.refuse_stale(what, key, None if raw is None else int(raw.get("version") or 0))
+        if raw is None:
+            return None
+        doc = MirrorDoc.from_bson(raw)
+        return doc if doc.live(self.now()) else None
+
+    def refuse_stale(self, what: str, key: str, version: int | None) -> None:
+        """KVUnavailable when this process knows KV holds a newer write of `key` than the mirror."""
+        if self.local_dirty().get(key, 0) > (version or 0):
+            raise KVUnavailable(
+                f"{what}: KV unavailable ({self.kv_breaker.reason or 'KV not configured'}) and MongoDB's copy "
+                f"of {key!r} is older than a write KV acknowledged (its mirror write failed); "
+                "not serving a stale value"
+            )
+
+    def put_doc(self, coll: Any, doc: dict[str, Any]) -> bool:
+        """Store `doc` unless the mirror holds a newer version of its key; False when it did."""
+        from pymongo.errors import DuplicateKeyError
+
+        key, version = doc["_id"], int(doc["version"])
+        for _ in range(OCC_RETRIES):
+            if coll.replace_one({**key_filter(key), "version": {"$lte": version}}, doc).matched_count:
+                return True
+            try:
+                coll.insert_one(doc)
+                return True
+            except DuplicateKeyError:
+                if coll.find_one({**key_filter(key), "version": {"$gt": version}}, {"_id": 1}) is not None:
+                    return False  # a newer write of this key is already there: it wins
+        raise KVUnavailable(f"could not write {key!r} to MongoDB: too many concurrent writers")
+
     def occ_update(
-        self, coll: Any, key: str, change: Callable[[MirrorDoc | None], dict[str, Any] | None]
+        self,
+        coll: Any,
+        key: str,
+        change: Callable[[MirrorDoc | None], dict[str, Any] | None],
+        *,
+        what: str = "update",
     ) -> None:
         """Read-modify-write one mirror document with an optimistic version check."""
         from pymongo.errors import DuplicateKeyError
 
         for _ in range(OCC_RETRIES):
-            raw = coll.find_one({"_id": key})
+            raw = coll.find_one(key_filter(key))
+            self.refuse_stale(what, key, None if raw is None else int(raw.get("version") or 0))
             current = MirrorDoc.from_bson(raw) if raw is not None else None
             new = change(current if current is not None and current.live(self.now()) else None)
             if new is None:
@@ -197,7 +186,7 @@ class MirrorStore:
                     return
                 except DuplicateKeyError:
                     continue
-            if coll.replace_one({"_id": key, "version": raw.get("version")}, new).matched_count == 1:
+            if coll.replace_one({**key_filter(key), "version": raw.get("version")}, new).matched_count == 1:
                 return
         raise KVUnavailable(f"could not update {key!r} in MongoDB: too many concurrent writers")
 
@@ -219,8 +208,9 @@ class MirrorStore:
                 f"{what}: KV unavailable ({why}) and MongoDB failed ({type(exc).__name__}); {outcome}"
             ) from None
 
-    def write(self, key: str, version: int, fn: Callable[[Any], None]) -> None:
+    def write(self, key: str, version: int, fn: Callable[[Any], object]) -> None:
         """Mirror a successful KV write; a failure marks the key dirty instead of failing."""
+        self.applied(key, version)  # KV holds this write: nothing older of this key is owed to KV
         if self.collection is None:
             return
         from pymongo.errors import PyMongoError
@@ -243,15 +233,15 @@ class MirrorStore:
             logger.info("MongoDB mirror available again")
 
     def write_doc(self, key: str, version: int, doc: dict[str, Any]) -> None:
-        """Mirror a KV write that left `doc` as the key's value."""
-        self.write(key, version, lambda c: c.replace_one({"_id": key}, doc, upsert=True))
+        """Mirror a KV write that left `doc` as the key's value (a newer mirror version is kept)."""
+        self.write(key, version, lambda c: self.put_doc(c, doc))
 
     def write_expiry(self, key: str, version: int, expires: datetime) -> None:
         """Mirror a successful EXPIRE; a key the mirror never saw is marked dirty (repair copies it)."""
 
         def mirror(c: Any) -> None:
             updated = c.update_one(
-                {"_id": key},
+                {**key_filter(key), "version": {"$lte": version}},
                 {"$set": {"expires_at": expires, "version": version, "updated_at": self.now()}},
             )
             if updated.matched_count == 0:
@@ -263,6 +253,22 @@ class MirrorStore:
             self.mark_dirty(key, version)
 
     # ------------------------------------------------------------------ dirty keys and pending writes
+
+    def unapplied(self, key: str, version: int) -> None:
+        """This process wrote `key` (at `version`) to MongoDB while KV was unreachable."""
+        with self._dirty_lock:
+            self._unapplied[key] = max(version, self._unapplied.get(key, 0))
+
+    def applied(self, key: str, version: int) -> None:
+        """KV now holds `key` at `version` or newer."""
+        with self._dirty_lock:
+            if self._unapplied.get(key, 0) <= version:
+                self._unapplied.pop(key, None)
+
+    def owes_kv(self) -> bool:
+        """Did this process leave MongoDB writes that KV has not been given yet?"""
+        with self._dirty_lock:
+            return bool(self._unapplied)
 
     def mark_dirty(self, key: str, version: int) -> None:
         with self._dirty_lock:
