@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 from lastgood.backups.restore import RestoreReport, check_target_engine, compare_counts, find_backup
-from lastgood.core.errors import BackupIntegrityError, BackupNotFound, RestoreError
+from lastgood.core.errors import BackupIntegrityError, BackupNotFound, RestoreError, UsageError
 
 
 @pytest.mark.parametrize(
@@ -130,12 +130,12 @@ def test_latest_skips_incomplete_backups():
         ({"backup_id": "20250102T000000Z-bbbbbb"}, BackupIntegrityError, "incomplete (no manifest.json)"),
         ({"backup_id": "20990101T000000Z-cccccc"}, BackupNotFound, "no source has it"),
         ({"backup_id": "latest"}, BackupNotFound, "expected YYYYMMDDTHHMMSSZ-xxxxxx"),
-        ({"backup_id": None}, RestoreError, "give a BACKUP_ID or --latest"),
-        ({"backup_id": None, "latest": True}, RestoreError, "--latest needs --source"),
+        ({"backup_id": None}, UsageError, "give a BACKUP_ID or --latest"),  # exit 2: usage
+        ({"backup_id": None, "latest": True}, UsageError, "--latest needs --source"),
         ({"backup_id": None, "latest": True, "source": "mongodb"}, BackupNotFound, "no complete backup"),
         (
             {"backup_id": "20250101T000000Z-aaaaaa", "latest": True, "source": "postgres"},
-            RestoreError,
+            UsageError,
             "not both",
         ),
     ],

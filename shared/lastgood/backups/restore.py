@@ -113,7 +113,6 @@ def find_backup(
             raise UsageError("give either a BACKUP_ID or --latest --source NAME, not both")
         if not source:
             raise UsageError("--latest needs --source NAME")
-        known_source(store, source)
         choice = newest_good(store, source, allow_suspect=allow_suspect, check_integrity=check_integrity)
         for item in choice.skipped:
             logger.warning("--latest skipped a backup", extra={"skipped": item.line()})
@@ -124,8 +123,6 @@ def find_backup(
         raise UsageError("which backup? give a BACKUP_ID or --latest --source NAME (see `lastgood list`)")
     if not is_backup_id(backup_id):
         raise BackupNotFound(f"unknown backup id {backup_id!r} (expected YYYYMMDDTHHMMSSZ-xxxxxx)")
-    if source:
-        known_source(store, source)
     sources = [source] if source else store.list_sources()
     for name in sources:
         listing = [b for b in store.list_backups(name, with_details=False) if b.backup_id == backup_id]
@@ -157,7 +154,7 @@ def check_target_engine(engine: str, target_url: str) -> None:
     scheme = urlsplit(target_url).scheme.lower()
     allowed = ENGINE_SCHEMES.get(engine, frozenset())
     if scheme not in allowed:
-        raise UsageError(
+        raise RestoreError(
             f"a {engine} backup cannot be restored into a {scheme or 'scheme-less'} target "
             f"(expected a URL starting with {' or '.join(sorted(s + '://' for s in allowed))})"
         )

@@ -34,7 +34,13 @@ from lastgood import __version__
 from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.store import BackupStore
 from lastgood.core.config import SourceConfig, get_config
-from lastgood.core.errors import BackupError, ConfigError, LastgoodError, SourceUnavailable
+from lastgood.core.errors import (
+    BackupError,
+    BackupSourceUnavailable,
+    ConfigError,
+    LastgoodError,
+    SourceUnavailable,
+)
 from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
 from lastgood.core.settings import get_secret
@@ -290,12 +296,12 @@ def run_backup(
         logger.error("backup failed", extra={**log_extra, "error": cause})
         _emit(source.name, **{METRIC_FAILURE: ("Count", 1), METRIC_DURATION: ("Seconds", duration)})
         _audit(store, {"source": source.name, "backup_id": backup_id, "result": "failed", "error": cause})
-        if isinstance(exc, ConfigError | BackupError):
-            raise
         if isinstance(exc, SourceUnavailable):  # exit 4: the database, not the backup, is the problem
-            raise SourceUnavailable(
+            raise BackupSourceUnavailable(
                 f"backup of {source.name!r} failed: the source is unavailable; nothing was committed: {cause}"
             ) from None
+        if isinstance(exc, ConfigError | BackupError):
+            raise
         if isinstance(exc, LastgoodError | Exception):
             raise BackupError(f"backup of {source.name!r} failed; nothing was committed: {cause}") from None
         raise

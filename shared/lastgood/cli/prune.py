@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
             policy = policy_for(args.source, flags)
         elif not flags:
-            raise RetentionError("--simulate needs --source NAME or --keep-* flags (the policy to explain)")
+            raise RetentionError("--simulate needs --keep-* flags or --source NAME (the policy to explain)")
         else:
             policy = RetentionPolicy.from_dict(flags)
         if args.simulate == "-":

@@ -135,7 +135,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    from lastgood.backups.restore import find_backup, restore_backup
+    from lastgood.backups.restore import find_backup, known_source, restore_backup
     from lastgood.backups.store import BackupStore
     from lastgood.backups.target_db import with_database
     from lastgood.backups.targets import target_token
@@ -147,6 +147,8 @@ def run_restore(args: argparse.Namespace) -> int:
     target_url = with_database(args.target, args.db)
     token = target_token(args.target, args.target_token_env)  # the target's own, never the source's
     store = BackupStore.from_settings()
+    if args.source:
+        known_source(store, args.source)
     skipped: list[Skipped] = []
     manifest = find_backup(
         store,
@@ -201,7 +203,7 @@ def _say_skipped(skipped: list[Skipped], manifest: BackupManifest) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from lastgood.backups.restore import find_backup
+    from lastgood.backups.restore import find_backup, known_source
     from lastgood.backups.store import BackupStore
     from lastgood.backups.targets import target_token
     from lastgood.backups.verify import scratch_target, verify_backup
@@ -215,6 +217,8 @@ def run_verify(args: argparse.Namespace) -> int:
     scratch = args.restore_to
     token = target_token(scratch, args.target_token_env) if scratch else None  # never the source's
     store = BackupStore.from_settings()
+    if args.source:
+        known_source(store, args.source)
     drill = bool(args.drill or args.restore_to)
     skipped: list[Skipped] = []
     # a drill of --latest picks like restore --latest; an integrity check looks at the newest itself

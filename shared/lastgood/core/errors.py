@@ -52,6 +52,12 @@ class BackupError(LastgoodError):
     exit_code = 5
 
 
+class BackupSourceUnavailable(SourceUnavailable, BackupError):
+    """A backup failed because its database could not be reached: exit 4 (the source), not 5."""
+
+    exit_code = 4
+
+
 class BackupIntegrityError(LastgoodError):
     """A stored object does not match its manifest (size or SHA-256), or the backup is incomplete."""
 
