@@ -1,60 +1,137 @@
 """Pin and unpin backups: a pinned backup is kept by every retention policy.
 
-The flag lives in the manifest (the commit marker), rewritten with a
-conditional write on the ETag of the copy that was read, so a concurrent
-pin/unpin cannot be lost (the loser gets a clear "changed, retry" error).
-Object lists, sizes and checksums are never changed by a pin.
+A pin lives apart from the manifest, so it survives a manifest that is cut,
+from a newer lastgood, or deleted:
+
+1. a pin record (`lastgood.backups.pinrecord`): `lastgood pin` / `backup --pin`
+   / migrate's safety backup create `pins/<stamp>.pin.json`, `lastgood unpin`
+   creates `pins/<stamp>.unpin.json`; the newest record is the state. Records
+   are conditional creates, never rewritten or deleted by pin/unpin: the bucket
+   policy lets only the prune role delete under `backups/` and requires
+   `If-None-Match` for every other write there (so unpin is a record too,
+   not a delete);
+2. where the bucket has S3 Object Lock enabled, a legal hold on every object of
+   the backup (released by unpin), so not even a delete outside lastgood
+   removes it. Prune skips a backup with a legal hold.
+
+The manifest is never rewritten by a pin: its object list, sizes and checksums
+are what was committed. Its own `pinned` flag (set at commit by `backup --pin`)
+is only the fallback when a backup has no pin record.
 """
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from dataclasses import dataclass
+from typing import Any
 
-from lastgood.backups.keys import manifest_key
-from lastgood.backups.manifest import BackupManifest
-from lastgood.backups.restore import find_backup
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lastgood.backups.catalog import BackupListing
+from lastgood.backups.manifest import is_backup_id
+from lastgood.backups.pinrecord import write_pin_record
 from lastgood.backups.store import BackupStore
-from lastgood.core.errors import ConfigError, LastgoodError
-from lastgood.storage.s3 import error_code, is_precondition_failed
+from lastgood.core.errors import BackupIntegrityError, BackupNotFound, ConfigError, LastgoodError
+from lastgood.core.observability import logger
+from lastgood.storage.s3 import error_code
+
+
+@dataclass
+class PinResult:
+    source: str
+    backup_id: str
+    pinned: bool
+    pin_reason: str | None
+    record_key: str
+    legal_hold: bool  # Object Lock legal holds were set (pin) or released (unpin)
+
+
+def object_lock_enabled(store: BackupStore) -> bool:
+    """Whether the backup bucket has S3 Object Lock enabled (legal holds are possible)."""
+    try:
+        config = store.s3.get_object_lock_configuration(Bucket=store.bucket)
+    except ClientError as exc:
+        if error_code(exc) != "ObjectLockConfigurationNotFoundError":
+            logger.warning("object lock configuration not readable", extra={"error": str(exc)[:200]})
+        return False
+    return str(config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled", "")) == "Enabled"
+
+
+def _find(store: BackupStore, backup_id: str) -> BackupListing:
+    if not is_backup_id(backup_id):
+        raise BackupNotFound(f"unknown backup id {backup_id!r} (expected YYYYMMDDTHHMMSSZ-xxxxxx)")
+    for name in store.list_sources():
+        for item in store.list_backups(name, with_details=False):
+            if item.backup_id == backup_id:
+                if item.status == "incomplete":
+                    raise BackupIntegrityError(
+                        f"backup {name}/{backup_id} is incomplete (no manifest.json): there is nothing to pin"
+                    )
+                return item
+    raise BackupNotFound(f"unknown backup id {backup_id!r}: no source has it (see `lastgood list`)")
+
+
+def _legal_hold(store: BackupStore, keys: list[str], on: bool) -> bool:
+    if not keys or not object_lock_enabled(store):
+        return False
+    for key in keys:
+        store.s3.put_object_legal_hold(
+            Bucket=store.bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"}
+        )
+    return True
+
+
+def _keys_of(store: BackupStore, source: str, backup_id: str) -> list[str]:
+    for item in store.list_backups(source, with_details=False):
+        if item.backup_id == backup_id:
+            return list(item.keys)
+    return []
+
+
+def protect(store: BackupStore, source: str, backup_id: str, *, reason: str | None) -> PinResult:
+    """Pin one backup: a pin record, then legal holds (Object Lock buckets)."""
+    key = write_pin_record(
+        store.s3, store.bucket, store.sse_args(), source, backup_id, pinned=True, reason=reason
+    )
+    held = _legal_hold(store, _keys_of(store, source, backup_id), True)
+    return PinResult(source, backup_id, True, reason, key, held)
 
 
 def set_pinned(
     backup_id: str, pinned: bool, *, reason: str | None = None, store: BackupStore | None = None
-) -> BackupManifest:
+) -> PinResult:
     if pinned and not reason:
         raise ConfigError("pinning needs --reason (what this backup protects)")
     store = store or BackupStore.from_settings()
-    found = find_backup(store, backup_id)  # unknown / incomplete ids fail here with their reason
-    key = manifest_key(found.source, found.backup_id)
-    resp = store.s3.get_object(Bucket=store.bucket, Key=key)
-    etag = str(resp["ETag"])
-    manifest = BackupManifest.from_json(resp["Body"].read(), where=f"s3://{store.bucket}/{key}")
-    updated = manifest.model_copy(update={"pinned": pinned, "pin_reason": reason if pinned else None})
+    found = _find(store, backup_id)  # unknown / incomplete ids fail here with their reason
     try:
-        store.s3.put_object(
-            Bucket=store.bucket,
-            Key=key,
-            Body=updated.to_bytes(),
-            ContentType="application/json",
-            IfMatch=etag,
-            **store.sse_args(),
-        )
-    except ClientError as exc:
-        code = error_code(exc)
-        if is_precondition_failed(exc):
-            raise LastgoodError(
-                f"{key} changed while it was being updated (another pin/unpin?); run the command again"
-            ) from None
+        if pinned:
+            result = protect(store, found.source, found.backup_id, reason=reason)
+        else:
+            key = write_pin_record(
+                store.s3,
+                store.bucket,
+                store.sse_args(),
+                found.source,
+                found.backup_id,
+                pinned=False,
+                reason=None,
+            )
+            held = _legal_hold(store, [k for k in found.keys if k != key], False)
+            result = PinResult(found.source, found.backup_id, False, None, key, held)
+    except (ClientError, BotoCoreError) as exc:
         raise LastgoodError(
-            f"could not update {key}: {code or type(exc).__name__}: {str(exc)[:200]}"
+            f"could not {'pin' if pinned else 'unpin'} {found.source}/{found.backup_id}: "
+            f"{error_code(exc) or type(exc).__name__}: {str(exc)[:200]}"
         ) from None
     from lastgood.storage import audit
 
+    extra: dict[str, Any] = {"record": result.record_key, "legal_hold": result.legal_hold}
     audit.record(
         "pin" if pinned else "unpin",
         result="ok",
-        source=manifest.source,
-        backup_id=manifest.backup_id,
+        source=found.source,
+        backup_id=found.backup_id,
         reason=reason,
+        **extra,
     )
-    return updated
+    return result
