@@ -22,17 +22,20 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from lastgood.backups.keys import is_pin_key, pin_key, pin_state_from_key
+from lastgood.backups.keys import backup_prefix, is_pin_key, pin_key, pin_state_from_key
 from lastgood.backups.manifest import BackupManifest
 from lastgood.core.errors import BackupIntegrityError
 from lastgood.core.observability import logger
 from lastgood.core.timefmt import iso_z
 from lastgood.storage.s3 import checksum_sha256, error_code
+
+if TYPE_CHECKING:
+    from lastgood.backups.store import BackupStore
 
 PIN_FORMAT = 1
 
@@ -130,3 +133,56 @@ def pin_state(s3: Any, bucket: str, keys: list[str], manifest: BackupManifest | 
     if record.pinned != by_name:  # a record that contradicts its own name: keep the backup
         return PinState(True, record.reason or "pin record inconsistent: kept", newest)
     return PinState(record.pinned, record.reason, newest)
+
+
+# --------------------------------------------------------------------------- pinning
+
+
+@dataclass
+class PinResult:
+    source: str
+    backup_id: str
+    pinned: bool
+    pin_reason: str | None
+    record_key: str
+    legal_hold: bool  # Object Lock legal holds were set (pin) or released (unpin)
+
+
+def object_lock_enabled(store: BackupStore) -> bool:
+    """Whether the backup bucket has S3 Object Lock enabled (legal holds are possible)."""
+    try:
+        config = store.s3.get_object_lock_configuration(Bucket=store.bucket)
+    except ClientError as exc:
+        if error_code(exc) != "ObjectLockConfigurationNotFoundError":
+            logger.warning("object lock configuration not readable", extra={"error": str(exc)[:200]})
+        return False
+    return str(config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled", "")) == "Enabled"
+
+
+def legal_hold(store: BackupStore, keys: list[str], on: bool) -> bool:
+    if not keys or not object_lock_enabled(store):
+        return False
+    for key in keys:
+        store.s3.put_object_legal_hold(
+            Bucket=store.bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"}
+        )
+    return True
+
+
+def _keys_of(store: BackupStore, source: str, backup_id: str) -> list[str]:
+    paginator = store.s3.get_paginator("list_objects_v2")
+    prefix = backup_prefix(source, backup_id)
+    return [
+        o["Key"]
+        for page in paginator.paginate(Bucket=store.bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+    ]
+
+
+def protect(store: BackupStore, source: str, backup_id: str, *, reason: str | None) -> PinResult:
+    """Pin one backup: a pin record, then legal holds (Object Lock buckets)."""
+    key = write_pin_record(
+        store.s3, store.bucket, store.sse_args(), source, backup_id, pinned=True, reason=reason
+    )
+    held = legal_hold(store, _keys_of(store, source, backup_id), True)
+    return PinResult(source, backup_id, True, reason, key, held)

@@ -21,39 +21,16 @@ is only the fallback when a backup has no pin record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lastgood.backups.catalog import BackupListing
 from lastgood.backups.manifest import is_backup_id
-from lastgood.backups.pinrecord import write_pin_record
+from lastgood.backups.pinrecord import PinResult, legal_hold, protect, write_pin_record
 from lastgood.backups.store import BackupStore
 from lastgood.core.errors import BackupIntegrityError, BackupNotFound, ConfigError, LastgoodError
-from lastgood.core.observability import logger
 from lastgood.storage.s3 import error_code
-
-
-@dataclass
-class PinResult:
-    source: str
-    backup_id: str
-    pinned: bool
-    pin_reason: str | None
-    record_key: str
-    legal_hold: bool  # Object Lock legal holds were set (pin) or released (unpin)
-
-
-def object_lock_enabled(store: BackupStore) -> bool:
-    """Whether the backup bucket has S3 Object Lock enabled (legal holds are possible)."""
-    try:
-        config = store.s3.get_object_lock_configuration(Bucket=store.bucket)
-    except ClientError as exc:
-        if error_code(exc) != "ObjectLockConfigurationNotFoundError":
-            logger.warning("object lock configuration not readable", extra={"error": str(exc)[:200]})
-        return False
-    return str(config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled", "")) == "Enabled"
 
 
 def _find(store: BackupStore, backup_id: str) -> BackupListing:
@@ -68,32 +45,6 @@ def _find(store: BackupStore, backup_id: str) -> BackupListing:
                     )
                 return item
     raise BackupNotFound(f"unknown backup id {backup_id!r}: no source has it (see `lastgood list`)")
-
-
-def _legal_hold(store: BackupStore, keys: list[str], on: bool) -> bool:
-    if not keys or not object_lock_enabled(store):
-        return False
-    for key in keys:
-        store.s3.put_object_legal_hold(
-            Bucket=store.bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"}
-        )
-    return True
-
-
-def _keys_of(store: BackupStore, source: str, backup_id: str) -> list[str]:
-    for item in store.list_backups(source, with_details=False):
-        if item.backup_id == backup_id:
-            return list(item.keys)
-    return []
-
-
-def protect(store: BackupStore, source: str, backup_id: str, *, reason: str | None) -> PinResult:
-    """Pin one backup: a pin record, then legal holds (Object Lock buckets)."""
-    key = write_pin_record(
-        store.s3, store.bucket, store.sse_args(), source, backup_id, pinned=True, reason=reason
-    )
-    held = _legal_hold(store, _keys_of(store, source, backup_id), True)
-    return PinResult(source, backup_id, True, reason, key, held)
 
 
 def set_pinned(
@@ -116,7 +67,7 @@ def set_pinned(
                 pinned=False,
                 reason=None,
             )
-            held = _legal_hold(store, [k for k in found.keys if k != key], False)
+            held = legal_hold(store, [k for k in found.keys if k != key], False)
             result = PinResult(found.source, found.backup_id, False, None, key, held)
     except (ClientError, BotoCoreError) as exc:
         raise LastgoodError(

@@ -126,7 +126,7 @@ def _baseline_ratios(store: BackupStore, manifest: BackupManifest) -> dict[str, 
 
 def _record_pin(store: BackupStore, manifest: BackupManifest, reason: str | None) -> None:
     """The pin record (and legal hold) of a pinned backup; its manifest's flag is the fallback."""
-    from lastgood.backups.pins import protect
+    from lastgood.backups.pinrecord import protect
 
     try:
         protect(store, manifest.source, manifest.backup_id, reason=reason)
