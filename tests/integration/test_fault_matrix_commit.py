@@ -177,7 +177,7 @@ def test_case_6_a_dead_runs_slot_is_taken_over_after_its_lease_and_never_reporte
             raise EndpointConnectionError(endpoint_url=request.url)
 
     s3.meta.events.register("before-send.s3.*", s3_goes_down)
-    started = datetime.now(UTC).replace(microsecond=0)
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=300)  # every run in the past
     with pytest.raises(BackupError):
         run_backup("postgres", slot=slot, store=_store(s3), now=started)
     store = _store()

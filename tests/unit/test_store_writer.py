@@ -113,9 +113,11 @@ def test_commit_writes_the_manifest_last_and_only_once():
         pass
     # A second writer of the same backup can replace nothing (conditional creates only)
     second = store.writer("postgres", writer.backup_id)
-    with pytest.raises(BackupError, match="already exists; refusing to overwrite"):
-        with second.open_object("db.dump") as out:
-            out.write(b"data")
+    with (
+        pytest.raises(BackupError, match="already exists; refusing to overwrite"),
+        second.open_object("db.dump") as out,
+    ):
+        out.write(b"data")
     third = store.writer("postgres", writer.backup_id)
     with third.open_object("other.dump") as out:
         out.write(b"data")

@@ -205,7 +205,8 @@ def acquire_prune_lock(
     """One prune of a source at a time: `locks/prune-<source>.lock` (`IfNoneMatch="*"`).
 
     Returns the lock, or the holder's body when another prune holds it within its
-    lease. A holder past its lease (a prune that died) is taken over with `IfMatch`.
+    lease. A released lock, or a holder past its lease (a prune that died), is taken
+    over with `IfMatch` on its ETag (two prunes cannot both take it).
     """
     from lastgood.backups.keys import prune_lock_key
 
@@ -230,7 +231,7 @@ def acquire_prune_lock(
         fresh = (moment - started).total_seconds() < lease_s
     except ConfigError:
         fresh = False
-    if fresh:
+    if fresh and holder.get("state") != "released":
         return dict(holder)
     try:
         resp = store.s3.put_object(
@@ -250,7 +251,16 @@ def acquire_prune_lock(
 
 
 def release_prune_lock(store: BackupStore, lock: PruneLock) -> None:
+    """Mark the prune lock released (a write, not a delete: prune's deletes are its plan's only)."""
+    body = {**lock.body, "state": "released", "released_at": iso_z(datetime.now(UTC))}
     try:
-        store.s3.delete_object(Bucket=store.bucket, Key=lock.key)
-    except (ClientError, BotoCoreError) as exc:  # the lease frees it
+        store.s3.put_object(
+            Bucket=store.bucket,
+            Key=lock.key,
+            Body=json.dumps(body).encode(),
+            ContentType="application/json",
+            IfMatch=lock.etag,
+            **store.sse_args(),
+        )
+    except (ClientError, BotoCoreError) as exc:  # taken over meanwhile, or an outage: the lease frees it
         logger.warning("could not release the prune lock", extra={"lock": lock.key, "error": str(exc)[:200]})
