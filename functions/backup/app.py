@@ -2,7 +2,9 @@
 
 Event (EventBridge Scheduler input): `{"source": "postgres", "slot": "<aws.scheduler.scheduled-time>"}`;
 `slot` is optional (defaults to the event's `time`, else now). A duplicate
-invocation for a slot returns `skipped`; a failure raises (on-failure destination + alarm).
+invocation for a slot whose backup is committed returns `skipped`; a slot held by a
+run that has not committed raises `SlotInProgress` (not a success: the retry after
+the lease takes it over); a failure raises (on-failure destination + alarm).
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def test_scheduled_event_backs_up_once_and_a_duplicate_is_skipped(handler, lambd
     # Then one backup was committed and the duplicate was skipped without error
     assert first["status"] == "ok" and first["manifest"]["source"] == "postgres"
     assert first["manifest"]["slot"] == event["slot"]
-    assert second["status"] == "skipped" and "already done or running" in second["message"]
+    assert second["status"] == "skipped" and "is committed" in second["message"]
     listed = [
         b for b in BackupStore.from_settings().list_backups("postgres") if b.backup_id == first["backup_id"]
     ]

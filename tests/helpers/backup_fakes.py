@@ -100,9 +100,17 @@ class FakeS3:
         return {"ETag": f'"{PartNumber}"', "ChecksumSHA256": ChecksumSHA256}
 
     def complete_multipart_upload(
-        self, *, Bucket: str, Key: str, UploadId: str, MultipartUpload: dict[str, Any]
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        UploadId: str,
+        MultipartUpload: dict[str, Any],
+        IfNoneMatch: str | None = None,
     ) -> dict[str, Any]:
         self.calls.append("complete_multipart_upload")
+        if IfNoneMatch == "*" and Key in self.objects:
+            raise _error("PreconditionFailed", "CompleteMultipartUpload")
         upload = self.uploads.pop(UploadId)
         numbers = [p["PartNumber"] for p in MultipartUpload["Parts"]]
         assert numbers == sorted(numbers) == list(range(1, len(numbers) + 1))

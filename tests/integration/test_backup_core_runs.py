@@ -55,7 +55,7 @@ def test_duplicate_invocation_for_a_slot_is_skipped(devstack):
     second = run_backup("postgres", slot=slot)
     assert first.status == "ok" and first.manifest is not None
     assert second.status == "skipped"
-    assert second.message.startswith("skipped (already done or running for slot")
+    assert second.message.startswith(f"skipped (slot {slot} is done: backup {first.backup_id} is committed")
     assert second.backup_id == first.backup_id
     ids = [b.backup_id for b in BackupStore.from_settings().list_backups("postgres")]
     assert ids.count(first.backup_id) == 1

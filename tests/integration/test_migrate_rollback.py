@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from typing import Any
 
 import pytest
 from lastgood.backups.store import BackupStore
@@ -65,15 +66,22 @@ def test_successful_migration_keeps_a_pinned_backup_until_unpinned(devstack):
     backup_id = json.loads(result.out)["backup_id"]
     rows = {r["backup_id"]: r for r in json.loads(run_cli("list", "--source", "postgres", "--json").out)}
     assert rows[backup_id]["pinned"] is True and rows[backup_id]["pin_reason"] == "release 42"
+    committed = BackupStore.from_settings().read_manifest("postgres", backup_id)
     # When it is unpinned, then pinned again
     assert run_cli("unpin", backup_id).code == 0
-    assert BackupStore.from_settings().read_manifest("postgres", backup_id).pinned is False
+    assert _listed("postgres", backup_id).pinned is False
     assert run_cli("pin", backup_id, "--reason", "keep for audit").code == 0
-    manifest = BackupStore.from_settings().read_manifest("postgres", backup_id)
-    # Then the flag and reason follow, and the backup still verifies (objects untouched)
-    assert manifest.pinned and manifest.pin_reason == "keep for audit"
+    # Then the flag and reason follow (pin records), the manifest is the one committed (never
+    # rewritten by a pin), and the backup still verifies (objects untouched)
+    listed = _listed("postgres", backup_id)
+    assert listed.pinned and listed.pin_reason == "keep for audit"
+    assert BackupStore.from_settings().read_manifest("postgres", backup_id) == committed
     assert run_cli("verify", backup_id).code == 0
     assert run_cli("unpin", backup_id).code == 0
+
+
+def _listed(source: str, backup_id: str) -> Any:
+    return next(b for b in BackupStore.from_settings().list_backups(source) if b.backup_id == backup_id)
 
 
 def test_migration_command_that_cannot_start_changes_nothing(devstack):

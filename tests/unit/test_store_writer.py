@@ -111,11 +111,19 @@ def test_commit_writes_the_manifest_last_and_only_once():
     assert store.read_manifest("postgres", writer.backup_id) == manifest
     with pytest.raises(BackupError, match="already committed"), writer.open_object("late.dump"):
         pass
+    # A second writer of the same backup can replace nothing (conditional creates only)
     second = store.writer("postgres", writer.backup_id)
-    with second.open_object("db.dump") as out:
+    with (
+        pytest.raises(BackupError, match="already exists; refusing to overwrite"),
+        second.open_object("db.dump") as out,
+    ):
         out.write(b"data")
-    with pytest.raises(BackupError, match="already has a manifest"):
-        _commit(store, second)
+    third = store.writer("postgres", writer.backup_id)
+    with third.open_object("other.dump") as out:
+        out.write(b"data")
+    with pytest.raises(BackupError, match="already has a different manifest"):
+        _commit(store, third)
+    assert "backups/postgres/20250129T020000Z-000005/db.dump" in fake.objects
 
 
 def test_commit_refuses_a_manifest_that_does_not_list_what_was_written():

@@ -1,10 +1,13 @@
 """Listing the backup bucket: which sources and backups exist, grouped from one key listing each.
 
 A backup is every key under `backups/<source>/<backup_id>/`; its status here is
-`incomplete` (no `manifest.json`) or `complete`. The store
-(`BackupStore.list_backups`) then reads manifests and `verification.json`
-documents for pinned flags, totals and the `verified` status, and — for a suspect
-backup — its `accepted.json` (`lastgood.backups.acceptance`).
+`incomplete` (no `manifest.json` object at all) or `complete`. The store
+(`BackupStore.list_backups`) then reads manifests, pin records and
+`verification.json` documents for pinned flags, totals and the `verified`
+status; a manifest that exists but cannot be read (cut JSON, an unknown
+`format` from a newer lastgood, a mismatched id) makes the backup `unreadable`:
+never restored, never counted as fresh, and never deleted by prune.
+For a suspect backup the store also reads its `accepted.json` (`lastgood.backups.acceptance`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from lastgood.backups.manifest import BackupManifest, backup_id_time
 from lastgood.backups.verification import VerificationRecord
 from lastgood.core.timefmt import iso_z
 
-BackupStatus = Literal["complete", "incomplete", "verified"]
+BackupStatus = Literal["complete", "incomplete", "unreadable", "verified"]
+COMMITTED: frozenset[str] = frozenset({"complete", "verified"})
 
 
 @dataclass
@@ -39,6 +43,12 @@ class BackupListing:
     acceptance: AcceptanceRecord | None = None  # read only for a suspect backup
     keys: list[str] = field(default_factory=list)  # every S3 key under the prefix
     last_modified: datetime | None = None
+    unreadable_reason: str | None = None  # why the manifest could not be read (status unreadable)
+
+    @property
+    def committed(self) -> bool:
+        """A readable committed backup (complete or verified): usable for restore and freshness."""
+        return self.status in COMMITTED
 
     @property
     def suspect(self) -> bool:
@@ -64,6 +74,7 @@ class BackupListing:
             "accepted": self.accepted,
             "count": self.manifest.totals.count if self.manifest else None,
             "duration_s": self.manifest.duration_s if self.manifest else None,
+            "unreadable_reason": self.unreadable_reason,
         }
 
 
@@ -97,7 +108,7 @@ def list_source(s3: Any, bucket: str, source: str) -> list[BackupListing]:
                 item.last_modified = modified
             if name == keys.MANIFEST_NAME:
                 item.status = "complete"
-            elif name not in (keys.VERIFICATION_NAME, keys.ACCEPTANCE_NAME):
+            elif name not in (keys.VERIFICATION_NAME, keys.ACCEPTANCE_NAME) and not keys.is_pin_key(name):
                 item.objects += 1
                 item.size += int(obj.get("Size", 0))
     return list(grouped.values())

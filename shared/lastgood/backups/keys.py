@@ -6,7 +6,11 @@
     backups/<source>/<backup_id>/manifest.json       written LAST: the commit marker
     backups/<source>/<backup_id>/verification.json   written by the restore drill (verify)
     backups/<source>/<backup_id>/accepted.json       a person accepted a suspect backup (create-once)
+    backups/<source>/<backup_id>/pins/<stamp>.<pin|unpin>.json
+                                                     pin records (`lastgood.backups.pinrecord`):
+                                                     append-only, the newest one is the pin state
     locks/<source>/<slot>.lock                       one per schedule slot (conditional write)
+    locks/prune-<source>.lock                        one prune of a source at a time
     audit/<kind>/<YYYY>/<MM>/<DD>/<ts>-<id>.json     the audit trail (`lastgood.storage.audit`)
 
 Everything else builds keys with these functions and reads them back with
@@ -21,6 +25,7 @@ applies are the manifest module's, looked up when a key is built or parsed.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import NamedTuple
 
@@ -34,6 +39,7 @@ __all__ = [
     "BACKUPS_PREFIX",
     "LOCKS_PREFIX",
     "MANIFEST_NAME",
+    "PINS_DIR",
     "RESERVED_NAMES",
     "VERIFICATION_NAME",
     "BackupKey",
@@ -41,12 +47,17 @@ __all__ = [
     "audit_key",
     "backup_prefix",
     "is_acceptance_key",
+    "is_lastgood_document",
     "is_manifest_key",
+    "is_pin_key",
     "is_verification_key",
     "lock_key",
     "manifest_key",
     "object_key",
     "parse_key",
+    "pin_key",
+    "pin_state_from_key",
+    "prune_lock_key",
     "source_from_prefix",
     "source_prefix",
     "verification_key",
@@ -59,7 +70,11 @@ VERIFICATION_NAME = "verification.json"
 ACCEPTANCE_NAME = "accepted.json"  # not an engine-reserved name: object_key refuses it below
 # Names that live next to the data objects in a backup prefix and are not data (defined
 # where engines validate the paths they write, which may not import backups).
-assert {MANIFEST_NAME, VERIFICATION_NAME} == RESERVED_NAMES
+assert {MANIFEST_NAME, VERIFICATION_NAME, ACCEPTANCE_NAME} == RESERVED_NAMES
+# Pin records: `pins/<YYYYMMDDTHHMMSS.ffffffZ>-<6 hex>.<pin|unpin>.json` below the backup prefix.
+# No engine writes such a name (the writer refuses it too), so they never pass for data.
+PINS_DIR = "pins/"
+_PIN_RE = re.compile(r"^pins/\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}\.(?P<state>pin|unpin)\.json$")
 
 
 class BackupKey(NamedTuple):
@@ -104,6 +119,16 @@ def lock_key(source: str, slot: datetime) -> str:
     return f"{LOCKS_PREFIX}{source}/{slot_label(slot)}.lock"
 
 
+def pin_key(source: str, backup_id: str, at: datetime, rand: str, *, pinned: bool) -> str:
+    """A new pin record's key; keys of one backup sort by time (the newest is the state)."""
+    stamp = at.strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{backup_prefix(source, backup_id)}{PINS_DIR}{stamp}-{rand}.{'pin' if pinned else 'unpin'}.json"
+
+
+def prune_lock_key(source: str) -> str:
+    return f"{LOCKS_PREFIX}prune-{source}.lock"
+
+
 def parse_key(key: str) -> BackupKey | None:
     """`backups/<source>/<backup_id>/<relpath>` → its parts; None for any other key."""
     from lastgood.backups.manifest import is_backup_id
@@ -129,3 +154,27 @@ def is_verification_key(key: str) -> bool:
 
 def is_acceptance_key(key: str) -> bool:
     return key.endswith("/" + ACCEPTANCE_NAME)
+
+
+def is_pin_key(key: str) -> bool:
+    """A pin record: `backups/<source>/<id>/pins/<stamp>.<pin|unpin>.json` (or its relpath)."""
+    parsed = parse_key(key)
+    return _PIN_RE.match(parsed.relpath if parsed else key) is not None
+
+
+def pin_state_from_key(key: str) -> bool:
+    """Whether a pin record's key says pinned (`.pin.json`) or unpinned (`.unpin.json`)."""
+    parsed = parse_key(key)
+    match = _PIN_RE.match(parsed.relpath if parsed else key)
+    if match is None:
+        raise ValueError(f"not a pin record key: {key!r}")
+    return match["state"] == "pin"
+
+
+def is_lastgood_document(relpath: str) -> bool:
+    """A name lastgood itself writes next to the data (manifest, verification, pin records).
+
+    Data objects may not use such a name, nor end in `/manifest.json` or `/verification.json`
+    (the bucket policy and the health/summary roles match those names under any prefix)."""
+    base = relpath.rsplit("/", 1)[-1]
+    return relpath in RESERVED_NAMES or base in RESERVED_NAMES or _PIN_RE.match(relpath) is not None

@@ -1,16 +1,28 @@
 """Slot locks: at most one backup run per schedule slot, by conditional writes in the backup bucket.
 
 `locks/<source>/<slot>.lock` (`keys.lock_key`) is created with `IfNoneMatch="*"`;
-its JSON body names the run (`backup_id`, `state` running → done). A run that
-died leaves a `running` lock: once older than the lease and with no committed
+its JSON body names the run (`backup_id`, `state` running → done) and records
+when it started (`acquired_at`) and the lease it claims (`lease_s`). A run that
+died leaves a `running` lock: once its lease has passed and with no committed
 backup behind it, a retry of the slot takes it over with `IfMatch` on its ETag,
-so two retries cannot both take it. A failed run deletes its lock; a finished
-one marks it `done` and keeps it forever (a later duplicate invocation skips).
+so two retries cannot both take it. A failed run deletes its lock (if that
+fails too, in an S3 outage, the lease still frees the slot); a finished one
+marks it `done` and keeps it forever.
+
+What a caller that did not get the lock reports (`lastgood.backups.run`):
+`skipped` ONLY when the holder's backup is committed (its manifest exists);
+otherwise the slot is "in progress" (`SlotInProgress`, exit code 11): not done,
+not success — a retry after the lease takes it over.
+
+The lease is `LOCK_LEASE_S` (20 minutes, above Lambda's 15-minute limit), or
+`BACKUP_LOCK_LEASE_S` from the environment (seconds; set it above the longest
+run, e.g. for a Fargate task).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +42,21 @@ if TYPE_CHECKING:
 # A lock older than this whose backup never committed belongs to a run that died
 # (Lambda's hard limit is 15 minutes); a retry of the slot may take it over.
 LOCK_LEASE_S = 20 * 60
+MIN_LEASE_S = 60
+
+
+def lease_seconds() -> int:
+    """The slot-lock lease: `BACKUP_LOCK_LEASE_S` (seconds, ≥ 60) or `LOCK_LEASE_S`."""
+    raw = os.environ.get("BACKUP_LOCK_LEASE_S", "").strip()
+    if not raw:
+        return LOCK_LEASE_S
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < MIN_LEASE_S:
+        raise ConfigError(f"BACKUP_LOCK_LEASE_S={raw!r}: expected whole seconds, at least {MIN_LEASE_S}")
+    return value
 
 
 @dataclass
@@ -52,22 +79,24 @@ def acquire_slot_lock(
     *,
     backup_id: str,
     now: datetime | None = None,
-    lease_s: int = LOCK_LEASE_S,
+    lease_s: int | None = None,
 ) -> SlotLock:
     """Create `locks/<source>/<slot>.lock` unless it exists (`IfNoneMatch="*"`).
 
-    A lock still `running` after `lease_s` whose backup never committed is a
+    A lock still `running` past its lease whose backup never committed is a
     dead run's: it is taken over with `IfMatch` on its ETag (so two retries
     cannot both take it). Anything else → `acquired=False` with the holder.
     """
     key = lock_key(source, slot)
     moment = now or datetime.now(UTC)
+    lease = lease_s if lease_s is not None else lease_seconds()
     body = {
         "source": source,
         "slot": iso_z(slot),
         "backup_id": backup_id,
         "state": "running",
         "acquired_at": iso_z(moment),
+        "lease_s": lease,
     }
     try:
         etag = store.put_json(key, body, if_none_match=True)
@@ -83,7 +112,7 @@ def acquire_slot_lock(
         if is_not_found(exc):  # released between our put and get: let the caller retry later
             return SlotLock(source, slot, key, False, holder={"state": "released"})
         raise
-    if holder.get("state") == "running" and _lock_is_stale(store, source, holder, moment, lease_s):
+    if _lock_is_stale(store, source, holder, moment, lease):
         try:
             resp = store.s3.put_object(
                 Bucket=store.bucket,
@@ -105,14 +134,40 @@ def acquire_slot_lock(
 def _lock_is_stale(
     store: BackupStore, source: str, holder: dict[str, Any], now: datetime, lease_s: int
 ) -> bool:
+    """True when the holder's backup never committed and its run cannot still be going."""
+    other = str(holder.get("backup_id", ""))
+    if is_backup_id(other) and store.has_manifest(source, other):
+        return False  # committed: the slot is done whatever the lock says
+    if holder.get("state") != "running":
+        return False  # a done slot is never taken over (its backup may have been pruned since)
     try:
         acquired = parse_time(str(holder.get("acquired_at", "")))
     except ConfigError:
         return True
-    if (now - acquired).total_seconds() < lease_s:
-        return False
-    other = str(holder.get("backup_id", ""))
-    return not (is_backup_id(other) and store.has_manifest(source, other))
+    declared = holder.get("lease_s")
+    lease = max(lease_s, int(declared)) if isinstance(declared, int) and declared > 0 else lease_s
+    return (now - acquired).total_seconds() >= lease
+
+
+def holder_committed(store: BackupStore, lock: SlotLock) -> bool:
+    """Whether the backup named by a lock's holder is committed (its manifest exists)."""
+    other = str(lock.holder.get("backup_id", ""))
+    return is_backup_id(other) and store.has_manifest(lock.source, other)
+
+
+def lease_until(lock: SlotLock, lease_s: int | None = None) -> datetime | None:
+    """When the holder's lease ends (None if the lock does not say when it started)."""
+    from datetime import timedelta
+
+    try:
+        acquired = parse_time(str(lock.holder.get("acquired_at", "")))
+    except ConfigError:
+        return None
+    declared = lock.holder.get("lease_s")
+    lease = lease_s if lease_s is not None else lease_seconds()
+    if isinstance(declared, int) and declared > 0:
+        lease = max(lease, declared)
+    return acquired + timedelta(seconds=lease)
 
 
 def complete_slot_lock(store: BackupStore, lock: SlotLock, backup_id: str) -> None:
@@ -129,3 +184,83 @@ def release_slot_lock(store: BackupStore, lock: SlotLock) -> None:
         store.s3.delete_object(Bucket=store.bucket, Key=lock.key)
     except (ClientError, BotoCoreError) as exc:
         logger.warning("could not release slot lock", extra={"lock": lock.key, "error": str(exc)[:200]})
+
+
+# --------------------------------------------------------------------------- prune lock
+
+PRUNE_LEASE_S = 20 * 60  # prune runs as a Lambda (15 minutes at most)
+
+
+@dataclass
+class PruneLock:
+    source: str
+    key: str
+    etag: str
+    body: dict[str, Any]
+
+
+def acquire_prune_lock(
+    store: BackupStore, source: str, *, run_id: str, now: datetime | None = None, lease_s: int = PRUNE_LEASE_S
+) -> PruneLock | dict[str, Any]:
+    """One prune of a source at a time: `locks/prune-<source>.lock` (`IfNoneMatch="*"`).
+
+    Returns the lock, or the holder's body when another prune holds it within its
+    lease. A released lock, or a holder past its lease (a prune that died), is taken
+    over with `IfMatch` on its ETag (two prunes cannot both take it).
+    """
+    from lastgood.backups.keys import prune_lock_key
+
+    key = prune_lock_key(source)
+    moment = now or datetime.now(UTC)
+    body = {"source": source, "run_id": run_id, "acquired_at": iso_z(moment), "lease_s": lease_s}
+    try:
+        return PruneLock(source, key, store.put_json(key, body, if_none_match=True), body)
+    except ClientError as exc:
+        if not is_precondition_failed(exc):
+            raise
+    try:
+        resp = store.s3.get_object(Bucket=store.bucket, Key=key)
+        holder = json.loads(resp["Body"].read())
+        etag = str(resp.get("ETag", ""))
+    except ClientError as exc:
+        if is_not_found(exc):  # released between our put and get
+            return {"state": "released", "run_id": "?"}
+        raise
+    try:
+        started = parse_time(str(holder.get("acquired_at", "")))
+        fresh = (moment - started).total_seconds() < lease_s
+    except ConfigError:
+        fresh = False
+    if fresh and holder.get("state") != "released":
+        return dict(holder)
+    try:
+        resp = store.s3.put_object(
+            Bucket=store.bucket,
+            Key=key,
+            Body=json.dumps(body).encode(),
+            ContentType="application/json",
+            IfMatch=etag,
+            **store.sse_args(),
+        )
+    except ClientError as exc:
+        if is_precondition_failed(exc) or is_not_found(exc):
+            return dict(holder)
+        raise
+    logger.warning("took over a stale prune lock", extra={"lock": key, "stale_holder": holder})
+    return PruneLock(source, key, str(resp.get("ETag", "")), body)
+
+
+def release_prune_lock(store: BackupStore, lock: PruneLock) -> None:
+    """Mark the prune lock released (a write, not a delete: prune's deletes are its plan's only)."""
+    body = {**lock.body, "state": "released", "released_at": iso_z(datetime.now(UTC))}
+    try:
+        store.s3.put_object(
+            Bucket=store.bucket,
+            Key=lock.key,
+            Body=json.dumps(body).encode(),
+            ContentType="application/json",
+            IfMatch=lock.etag,
+            **store.sse_args(),
+        )
+    except (ClientError, BotoCoreError) as exc:  # taken over meanwhile, or an outage: the lease frees it
+        logger.warning("could not release the prune lock", extra={"lock": lock.key, "error": str(exc)[:200]})

@@ -1,60 +1,88 @@
 """Pin and unpin backups: a pinned backup is kept by every retention policy.
 
-The flag lives in the manifest (the commit marker), rewritten with a
-conditional write on the ETag of the copy that was read, so a concurrent
-pin/unpin cannot be lost (the loser gets a clear "changed, retry" error).
-Object lists, sizes and checksums are never changed by a pin.
+A pin lives apart from the manifest, so it survives a manifest that is cut,
+from a newer lastgood, or deleted:
+
+1. a pin record (`lastgood.backups.pinrecord`): `lastgood pin` / `backup --pin`
+   / migrate's safety backup create `pins/<stamp>.pin.json`, `lastgood unpin`
+   creates `pins/<stamp>.unpin.json`; the newest record is the state. Records
+   are conditional creates, never rewritten or deleted by pin/unpin: the bucket
+   policy lets only the prune role delete under `backups/` and requires
+   `If-None-Match` for every other write there (so unpin is a record too,
+   not a delete);
+2. where the bucket has S3 Object Lock enabled, a legal hold on every object of
+   the backup (released by unpin), so not even a delete outside lastgood
+   removes it. Prune skips a backup with a legal hold.
+
+The manifest is never rewritten by a pin: its object list, sizes and checksums
+are what was committed. Its own `pinned` flag (set at commit by `backup --pin`)
+is only the fallback when a backup has no pin record.
 """
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from typing import Any
 
-from lastgood.backups.keys import manifest_key
-from lastgood.backups.manifest import BackupManifest
-from lastgood.backups.restore import find_backup
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lastgood.backups.catalog import BackupListing
+from lastgood.backups.manifest import is_backup_id
+from lastgood.backups.pinrecord import PinResult, legal_hold, protect, write_pin_record
 from lastgood.backups.store import BackupStore
-from lastgood.core.errors import ConfigError, LastgoodError
-from lastgood.storage.s3 import error_code, is_precondition_failed
+from lastgood.core.errors import BackupIntegrityError, BackupNotFound, ConfigError, LastgoodError
+from lastgood.storage.s3 import error_code
+
+
+def _find(store: BackupStore, backup_id: str) -> BackupListing:
+    if not is_backup_id(backup_id):
+        raise BackupNotFound(f"unknown backup id {backup_id!r} (expected YYYYMMDDTHHMMSSZ-xxxxxx)")
+    for name in store.list_sources():
+        for item in store.list_backups(name, with_details=False):
+            if item.backup_id == backup_id:
+                if item.status == "incomplete":
+                    raise BackupIntegrityError(
+                        f"backup {name}/{backup_id} is incomplete (no manifest.json): there is nothing to pin"
+                    )
+                return item
+    raise BackupNotFound(f"unknown backup id {backup_id!r}: no source has it (see `lastgood list`)")
 
 
 def set_pinned(
     backup_id: str, pinned: bool, *, reason: str | None = None, store: BackupStore | None = None
-) -> BackupManifest:
+) -> PinResult:
     if pinned and not reason:
         raise ConfigError("pinning needs --reason (what this backup protects)")
     store = store or BackupStore.from_settings()
-    found = find_backup(store, backup_id)  # unknown / incomplete ids fail here with their reason
-    key = manifest_key(found.source, found.backup_id)
-    resp = store.s3.get_object(Bucket=store.bucket, Key=key)
-    etag = str(resp["ETag"])
-    manifest = BackupManifest.from_json(resp["Body"].read(), where=f"s3://{store.bucket}/{key}")
-    updated = manifest.model_copy(update={"pinned": pinned, "pin_reason": reason if pinned else None})
+    found = _find(store, backup_id)  # unknown / incomplete ids fail here with their reason
     try:
-        store.s3.put_object(
-            Bucket=store.bucket,
-            Key=key,
-            Body=updated.to_bytes(),
-            ContentType="application/json",
-            IfMatch=etag,
-            **store.sse_args(),
-        )
-    except ClientError as exc:
-        code = error_code(exc)
-        if is_precondition_failed(exc):
-            raise LastgoodError(
-                f"{key} changed while it was being updated (another pin/unpin?); run the command again"
-            ) from None
+        if pinned:
+            result = protect(store, found.source, found.backup_id, reason=reason)
+        else:
+            key = write_pin_record(
+                store.s3,
+                store.bucket,
+                store.sse_args(),
+                found.source,
+                found.backup_id,
+                pinned=False,
+                reason=None,
+            )
+            held = legal_hold(store, [k for k in found.keys if k != key], False)
+            result = PinResult(found.source, found.backup_id, False, None, key, held)
+    except (ClientError, BotoCoreError) as exc:
         raise LastgoodError(
-            f"could not update {key}: {code or type(exc).__name__}: {str(exc)[:200]}"
+            f"could not {'pin' if pinned else 'unpin'} {found.source}/{found.backup_id}: "
+            f"{error_code(exc) or type(exc).__name__}: {str(exc)[:200]}"
         ) from None
     from lastgood.storage import audit
 
+    extra: dict[str, Any] = {"record": result.record_key, "legal_hold": result.legal_hold}
     audit.record(
         "pin" if pinned else "unpin",
         result="ok",
-        source=manifest.source,
-        backup_id=manifest.backup_id,
+        source=found.source,
+        backup_id=found.backup_id,
         reason=reason,
+        **extra,
     )
-    return updated
+    return result

@@ -1,8 +1,19 @@
 """Prune: apply the retention plan to the backup bucket, safely.
 
-For each source: list its backups (status, pinned, verified from the store; a
-listing that fails half-way raises before anything is deleted), plan with
-`lastgood.backups.retention.plan`, then, unless dry-run, delete the removed backups:
+For each source: take the source's prune lock (`locks/prune-<source>.lock`, a
+conditional create; a second prune of the same source while one runs is refused
+with nothing deleted, so two prunes never both act on one listing), list its
+backups (status, pinned, verified from the store; a listing that fails half-way
+raises before anything is deleted), plan with `lastgood.backups.retention.plan`,
+then, unless dry-run, delete the removed backups.
+
+Prune deletes only what it can read and explain: "incomplete" means no manifest
+object at all (removed after the grace period); a backup whose manifest exists
+but cannot be read (cut JSON, an unknown `format`) is `unreadable`: it never
+enters the plan, is always kept, and is counted in the `UnreadableManifest`
+metric (alarmed). Pins come from the pin records (`lastgood.backups.pinrecord`),
+so a pin survives a broken or deleted manifest; a backup under an Object Lock
+legal hold or retention is skipped. The deletes:
 
 1. each removed backup's `manifest.json` goes first, on its own (DeleteObject),
    so a backup whose deletion is interrupted reads as incomplete, never as
@@ -26,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lastgood.backups.keys import is_manifest_key
+from lastgood.backups.locks import acquire_prune_lock, release_prune_lock
 from lastgood.backups.retention import DEFAULT_GRACE, BackupInfo, RetentionPlan, RetentionPolicy, plan
 from lastgood.core.errors import LastgoodError, RetentionError
 from lastgood.core.observability import emit_metrics, logger
@@ -38,6 +50,13 @@ class PrunePartialFailure(LastgoodError):
     """Some objects could not be deleted; the message names the keys that remain."""
 
     exit_code = 9
+
+
+class PruneInProgress(RetentionError):
+    """Another prune of the same source holds its prune lock: nothing was deleted."""
+
+
+METRIC_UNREADABLE = "UnreadableManifest"
 
 
 @dataclass
@@ -62,6 +81,7 @@ class PruneResult:
     failed: dict[str, str] = field(default_factory=dict)
     storage_bytes: int = 0
     audit_key: str | None = None
+    unreadable: dict[str, str] = field(default_factory=dict)  # backup id → why its manifest is unreadable
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +99,7 @@ class PruneResult:
             "failed_keys": self.failed,
             "storage_bytes": self.storage_bytes,
             "audit_key": self.audit_key,
+            "unreadable": self.unreadable,
         }
 
 
@@ -139,8 +160,43 @@ def prune_source(
     share = max_remove_share if max_remove_share is not None else max_share_from_env()
     store = store or BackupStore.from_settings()
     moment = now or datetime.now(UTC)
+    lock = None
+    if not dry_run:
+        import secrets
+
+        held = acquire_prune_lock(store, source_name, run_id=secrets.token_hex(6), now=moment)
+        if isinstance(held, dict):
+            raise PruneInProgress(
+                f"prune {source_name}: another prune of this source is running (run {held.get('run_id', '?')}, "
+                f"started {held.get('acquired_at', '?')}); nothing was deleted, run again after it finishes"
+            )
+        lock = held
+    try:
+        result = _prune_locked(store, source_name, policy, dry_run, force, moment, grace, share)
+    finally:
+        if lock is not None:
+            release_prune_lock(store, lock)
+    return result
+
+
+def _prune_locked(
+    store: Any,
+    source_name: str,
+    policy: RetentionPolicy,
+    dry_run: bool,
+    force: bool,
+    moment: datetime,
+    grace: timedelta,
+    share: float,
+) -> PruneResult:
     listings = store.list_backups(source_name)  # raises on a failed listing: nothing deleted
     by_id = {item.backup_id: item for item in listings}
+    # An unreadable manifest is never planned: kept, whatever the policy, the pins or its age.
+    unreadable = {
+        item.backup_id: item.unreadable_reason or "manifest unreadable"
+        for item in listings
+        if item.status == "unreadable"
+    }
     infos = [
         BackupInfo(
             backup_id=item.backup_id,
@@ -152,13 +208,19 @@ def prune_source(
             suspect=item.suspect,
         )
         for item in listings
+        if item.backup_id not in unreadable
     ]
     try:
         result_plan = plan(infos, policy, moment, grace=grace, max_remove_share=share, force=force)
     except RetentionError as exc:
         raise RetentionError(f"prune {source_name}: {exc}") from None
-    result = PruneResult(source_name, result_plan, dry_run)
+    result = PruneResult(source_name, result_plan, dry_run, unreadable=unreadable)
     result.storage_bytes = sum(item.size for item in listings)
+    if unreadable:
+        logger.error(
+            "unreadable manifests kept (not pruned): fix or remove them by hand",
+            extra={"source": source_name, "backups": unreadable},
+        )
     if not dry_run and result_plan.remove:
         _delete_backups(store, result, by_id, moment)
         result.audit_key = _audit(store, result)
@@ -167,6 +229,7 @@ def prune_source(
             "PrunedCount": ("Count", len(result.pruned)),
             "RetainedCount": ("Count", len(infos) - len(result.pruned)),
             "BackupStorageBytes": ("Bytes", max(0, result.storage_bytes)),
+            METRIC_UNREADABLE: ("Count", len(unreadable)),
         },
         source=source_name,
     )
@@ -177,6 +240,7 @@ def prune_source(
             "policy": policy.as_dict(),
             "kept": len(result_plan.keep),
             "removed": len(result_plan.remove),
+            "unreadable": len(unreadable),
             "pruned": len(result.pruned),
             "locked": len(result.locked) + len(result.locked_backups),
             "failed": len(result.failed),
@@ -199,7 +263,11 @@ def _delete_backups(store: Any, result: PruneResult, by_id: dict[str, Any], mome
     candidates: list[str] = []
     for decision in result.plan.remove:
         item = by_id[decision.backup.backup_id]
-        until = _retained_until(store, item.keys)
+        held, until = _object_lock(store, item.keys)
+        if held:
+            result.locked_backups.append(item.backup_id)
+            decision.reasons.append("Object Lock legal hold: not deleted")
+            continue
         if until is not None and until > moment:
             result.locked_backups.append(item.backup_id)
             decision.reasons.append(f"Object Lock until {until:%Y-%m-%dT%H:%M:%SZ}: not deleted")
@@ -233,19 +301,20 @@ def _delete_backups(store: Any, result: PruneResult, by_id: dict[str, Any], mome
     result.storage_bytes -= sum(by_id[b].size for b in result.pruned)
 
 
-def _retained_until(store: Any, keys: list[str]) -> datetime | None:
-    """The Object Lock retain-until date of a backup (read from its manifest, or first object)."""
+def _object_lock(store: Any, keys: list[str]) -> tuple[bool, datetime | None]:
+    """(legal hold on?, retain-until date) of a backup, read from its manifest (or first object)."""
     probe = next((k for k in keys if is_manifest_key(k)), keys[0] if keys else None)
     if probe is None:
-        return None
+        return False, None
     try:
         head = store.s3.head_object(Bucket=store.bucket, Key=probe)
     except Exception:  # unreadable here: the delete itself reports what happens
-        return None
+        return False, None
+    held = str(head.get("ObjectLockLegalHoldStatus", "")) == "ON"
     until = head.get("ObjectLockRetainUntilDate")
     if isinstance(until, datetime):
-        return until if until.tzinfo else until.replace(tzinfo=UTC)
-    return None
+        return held, until if until.tzinfo else until.replace(tzinfo=UTC)
+    return held, None
 
 
 def max_share_from_env() -> float:
@@ -275,6 +344,7 @@ def _audit(store: Any, result: PruneResult) -> str | None:
         "locked_keys": result.locked,
         "failed_keys": sorted(result.failed),
         "kept": [d.backup.backup_id for d in result.plan.keep],
+        "unreadable_kept": sorted(result.unreadable),
     }
     try:
         return audit.append(store.bucket, record, s3_client=store.s3, kms_key_id=store.kms_key_id)

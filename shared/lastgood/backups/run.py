@@ -8,7 +8,9 @@
 
 Steps: resolve the source's config and secrets → take the slot lock
 (`locks/<source>/<slot>.lock`, conditional write; a duplicate or retried
-invocation for a slot that is done or running is `skipped`) → the engine
+invocation is `skipped` only when the slot's backup is committed; a slot held
+by a run within its lease raises `SlotInProgress` (exit 11, not a success); a
+dead run's lock is taken over after its lease — `lastgood.backups.locks`) → the engine
 streams its dump into a `BackupWriter` → its count and size are compared with
 the median of the source's recent good backups (a sharp shrink or an empty
 dump is committed marked `suspect`: `lastgood.backups.suspect`) →
@@ -39,6 +41,7 @@ from lastgood.core.errors import (
     BackupSourceUnavailable,
     ConfigError,
     LastgoodError,
+    SlotInProgress,
     SourceUnavailable,
 )
 from lastgood.core.observability import logger
@@ -51,6 +54,7 @@ from lastgood.engines.base import EngineOptions, ServerIdentity
 METRIC_SUCCESS = "BackupSuccess"
 METRIC_FAILURE = "BackupFailure"
 METRIC_SKIPPED = "BackupSkipped"
+METRIC_IN_PROGRESS = "BackupSlotInProgress"
 METRIC_BYTES = "BackupBytes"
 METRIC_DURATION = "BackupDurationSeconds"
 METRIC_DURATION_RATIO = "BackupDurationRatio"
@@ -179,6 +183,16 @@ def _mark_suspect(
     return manifest.model_copy(update={"suspect": True, "suspect_reason": reason})
 
 
+def _record_pin(store: BackupStore, manifest: BackupManifest, reason: str | None) -> None:
+    """The pin record (and legal hold) of a pinned backup; its manifest's flag is the fallback."""
+    from lastgood.backups.pinrecord import protect
+
+    try:
+        protect(store, manifest.source, manifest.backup_id, reason=reason)
+    except Exception as exc:  # the manifest says pinned: prune keeps it without a record too
+        logger.error("pin record not written", extra={"backup": manifest.backup_id, "error": str(exc)[:300]})
+
+
 def _audit(store: BackupStore, record: dict[str, Any]) -> None:
     from lastgood.storage import audit
 
@@ -188,6 +202,33 @@ def _audit(store: BackupStore, record: dict[str, Any]) -> None:
         )
     except Exception as exc:  # the audit trail must not turn a good backup into a failed one
         logger.error("audit record not written", extra={"error": str(exc)[:300]})
+
+
+def _not_acquired(store: BackupStore, lock: Any, log_extra: dict[str, Any]) -> BackupResult:
+    """`skipped` when the holder's backup is committed; otherwise the slot is in progress (raise)."""
+    from lastgood.backups.locks import holder_committed, lease_until
+
+    holder = lock.holder
+    other = holder.get("backup_id", "?")
+    if holder_committed(store, lock):
+        message = f"skipped (slot {iso_z(lock.slot)} is done: backup {other} is committed)"
+        logger.info(message, extra=log_extra)
+        _emit(lock.source, **{METRIC_SKIPPED: ("Count", 1)})
+        return BackupResult("skipped", lock.source, message, backup_id=other, slot=lock.slot)
+    _emit(lock.source, **{METRIC_IN_PROGRESS: ("Count", 1)})
+    if holder.get("state") == "done":
+        raise SlotInProgress(
+            f"slot {iso_z(lock.slot)} of {lock.source!r} was done by backup {other}, which is no longer "
+            "committed (pruned?); not skipped and not re-run: take an on-demand backup instead"
+        )
+    until = lease_until(lock)
+    message = (
+        f"slot {iso_z(lock.slot)} of {lock.source!r} is in progress, not done: backup {other} "
+        f"({holder.get('state', '?')}, started {holder.get('acquired_at', '?')}) has not committed"
+        + (f"; a retry after {iso_z(until)} takes the slot over" if until else "")
+    )
+    logger.warning(message, extra=log_extra)
+    raise SlotInProgress(message)
 
 
 def run_backup(
@@ -232,16 +273,7 @@ def run_backup(
     if slot_time is not None:
         lock = store.acquire_slot_lock(source.name, slot_time, backup_id=backup_id, now=started)
         if not lock.acquired:
-            holder = lock.holder
-            message = (
-                f"skipped (already done or running for slot {iso_z(slot_time)}: "
-                f"backup {holder.get('backup_id', '?')} is {holder.get('state', '?')})"
-            )
-            logger.info(message, extra=log_extra)
-            _emit(source.name, **{METRIC_SKIPPED: ("Count", 1)})
-            return BackupResult(
-                "skipped", source.name, message, backup_id=holder.get("backup_id"), slot=slot_time
-            )
+            return _not_acquired(store, lock, log_extra)
 
     from lastgood.engines import get_engine
 
@@ -306,6 +338,8 @@ def run_backup(
             raise BackupError(f"backup of {source.name!r} failed; nothing was committed: {cause}") from None
         raise
 
+    if pin:
+        _record_pin(store, manifest, reason)
     if lock is not None:
         try:
             store.complete_slot_lock(lock, backup_id)

@@ -41,7 +41,7 @@ from lastgood.backups import catalog, locks
 from lastgood.backups.acceptance import acceptance_of
 from lastgood.backups.catalog import BackupListing
 from lastgood.backups.keys import is_verification_key, manifest_key, object_key, verification_key
-from lastgood.backups.locks import LOCK_LEASE_S, SlotLock
+from lastgood.backups.locks import SlotLock
 from lastgood.backups.manifest import BackupManifest, ObjectEntry, is_backup_id, new_backup_id
 from lastgood.backups.reader import ObjectPin, VerifiedObjectSource, check_entry
 from lastgood.backups.verification import UnreadableVerification, VerificationRecord
@@ -150,7 +150,7 @@ class BackupStore:
         *,
         backup_id: str,
         now: datetime | None = None,
-        lease_s: int = LOCK_LEASE_S,
+        lease_s: int | None = None,
     ) -> SlotLock:
         return locks.acquire_slot_lock(self, source, slot, backup_id=backup_id, now=now, lease_s=lease_s)
 
@@ -210,9 +210,11 @@ class BackupStore:
     def list_backups(self, source: str | None = None, *, with_details: bool = True) -> list[BackupListing]:
         """Backups newest first (all sources when `source` is None).
 
-        Status: `incomplete` (no manifest), `complete`, or `verified` (a passed
-        `verification.json`). With `with_details`, manifests and verification
-        documents are read (in parallel) for pinned flags and totals.
+        Status: `incomplete` (no manifest object), `unreadable` (a manifest that
+        cannot be parsed or has an unknown format), `complete`, or `verified` (a
+        passed `verification.json`). With `with_details`, manifests, pin records
+        (`lastgood.backups.pinrecord`) and verification documents are read (in
+        parallel) for pinned flags and totals.
         """
         sources = [source] if source else self.list_sources()
         listings: list[BackupListing] = []
@@ -224,16 +226,25 @@ class BackupStore:
         return catalog.newest_first(listings)
 
     def _fill_details(self, item: BackupListing) -> None:
-        if item.status == "incomplete":
+        from lastgood.backups.pinrecord import pin_state
+
+        if item.status == "incomplete":  # no manifest object: a pin record may still be there
+            state = pin_state(self.s3, self.bucket, item.keys, None)
+            item.pinned, item.pin_reason = state.pinned, state.reason
             return
         try:
             item.manifest = self.read_manifest(item.source, item.backup_id)
-        except (BackupNotFound, BackupIntegrityError) as exc:
-            logger.warning("unreadable manifest", extra={"backup": item.backup_id, "error": str(exc)[:200]})
+        except BackupNotFound:  # deleted since the listing (a prune): it is going away
             item.status = "incomplete"
+        except BackupIntegrityError as exc:
+            # The manifest exists but cannot be read (cut, newer format…): kept, listed, alarmed.
+            logger.warning("unreadable manifest", extra={"backup": item.backup_id, "error": str(exc)[:200]})
+            item.status = "unreadable"
+            item.unreadable_reason = str(exc)[:300]
+        state = pin_state(self.s3, self.bucket, item.keys, item.manifest)
+        item.pinned, item.pin_reason = state.pinned, state.reason
+        if item.manifest is None:
             return
-        item.pinned = item.manifest.pinned
-        item.pin_reason = item.manifest.pin_reason
         item.acceptance = acceptance_of(self, item)
         if any(is_verification_key(k) for k in item.keys):
             item.verification = self.read_verification(item.source, item.backup_id)
@@ -241,9 +252,9 @@ class BackupStore:
                 item.status = "verified"
 
     def latest_backup(self, source: str, *, include_incomplete: bool = False) -> BackupListing | None:
-        """The newest committed (complete or verified) backup of `source`."""
+        """The newest committed (complete or verified) backup of `source` (never an unreadable one)."""
         for item in self.list_backups(source):
-            if include_incomplete or item.status != "incomplete":
+            if include_incomplete or item.committed:
                 return item
         return None
 

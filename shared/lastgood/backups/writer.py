@@ -6,9 +6,18 @@
 `backups/<source>/<backup_id>/<relpath>` (SSE-KMS; optionally encrypted
 client-side first); the engine writes into it and may set `count` / `counts`,
 which go into the object's manifest entry. If the block raises, the upload is
-aborted (no orphan parts) and the exception propagates. `commit(manifest)`
-writes `manifest.json` with `IfNoneMatch="*"` after checking it lists exactly
-what was written; `discard()` removes what a failed run wrote.
+aborted (no orphan parts) and the exception propagates. Every object is a
+conditional create (`IfNoneMatch="*"`, as the bucket policy requires under
+`backups/`): nothing of a backup is ever replaced.
+
+The commit protocol. `commit(manifest)` writes `manifest.json` with
+`IfNoneMatch="*"` after checking it lists exactly what was written. When the
+answer is lost (a connection error after the request reached S3, or the
+retry's 412 because the first attempt was stored) the writer reads the stored
+manifest back: the same content is our own commit → success; a different one
+is refused (and nothing is deleted). `discard()` removes what a failed run
+wrote, but never once a manifest exists for the backup (or when it cannot
+tell): those objects are left for prune's grace rule instead.
 """
 
 from __future__ import annotations
@@ -21,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lastgood.backups.keys import backup_prefix, manifest_key, object_key
+from lastgood.backups.keys import backup_prefix, is_lastgood_document, manifest_key, object_key
 from lastgood.backups.manifest import BackupManifest, ObjectEntry
-from lastgood.core.errors import BackupError
+from lastgood.core.errors import BackupError, BackupIntegrityError
 from lastgood.core.observability import logger
 from lastgood.storage.crypto import CLIENT_SIDE_ENCRYPTION
 from lastgood.storage.multipart import MultipartUpload
-from lastgood.storage.s3 import checksum_sha256, is_precondition_failed
+from lastgood.storage.s3 import checksum_sha256, error_code, is_not_found, is_precondition_failed
 
 if TYPE_CHECKING:
     from lastgood.backups.store import BackupStore
@@ -58,6 +67,7 @@ class _BackupObject:
             extra_args=store.sse_args(),
             name=relpath,
             error=BackupError,
+            create_only=True,
         )
 
     # ObjectWriter protocol
@@ -137,6 +147,8 @@ class BackupWriter:
         if self.committed:
             raise BackupError(f"backup {self.backup_id} is already committed")
         key = object_key(self.source, self.backup_id, relpath)
+        if is_lastgood_document(relpath):
+            raise BackupError(f"backup object path {relpath!r} is reserved for lastgood's own records")
         if relpath in self._open or any(e.key == relpath for e in self.entries):
             raise BackupError(f"backup object {relpath!r} written twice")
         upload = _BackupObject(self.store, key, relpath, content_type, self.deadline)
@@ -153,7 +165,12 @@ class BackupWriter:
                 upload.plaintext_bytes = plain.bytes_written
             else:
                 yield upload
-            entry = upload.finish()
+            try:
+                entry = upload.finish()
+            except ClientError as exc:
+                if is_precondition_failed(exc):  # conditional create: nothing is ever replaced
+                    raise BackupError(f"{key} already exists; refusing to overwrite it") from None
+                raise
         except BaseException:
             upload.abort()
             raise
@@ -180,29 +197,79 @@ class BackupWriter:
             raise BackupError(f"manifest objects differ from the objects written for {self.backup_id}")
         manifest.check_consistent()
         key = manifest_key(self.source, self.backup_id)
+        body = manifest.to_bytes()
         try:
             self.store.s3.put_object(
                 Bucket=self.store.bucket,
                 Key=key,
-                Body=manifest.to_bytes(),
+                Body=body,
                 ContentType="application/json",
-                ChecksumSHA256=checksum_sha256(manifest.to_bytes()),
+                ChecksumSHA256=checksum_sha256(body),
                 IfNoneMatch="*",
                 **self.store.sse_args(),
             )
-        except ClientError as exc:
-            if is_precondition_failed(exc):
+        except (ClientError, BotoCoreError) as exc:
+            # 412: a manifest is there (perhaps ours, from an attempt whose answer was lost);
+            # any other error may also have followed a stored write. Look before deciding.
+            stored = self._stored_manifest(key, exc)
+            if stored is None:
+                raise
+            if not _same_manifest(stored, body):
                 raise BackupError(
-                    f"backup {self.backup_id} already has a manifest; refusing to overwrite"
+                    f"backup {self.backup_id} already has a different manifest; refusing to overwrite it "
+                    "(its objects are left in place)"
                 ) from None
-            raise
+            logger.warning(
+                "manifest write answered with an error but our manifest is stored: committed",
+                extra={"key": key, "error": error_code(exc) or type(exc).__name__},
+            )
         self.committed = True
         return key
 
+    def _stored_manifest(self, key: str, cause: Exception) -> bytes | None:
+        """The stored manifest's bytes after a failed put; None if there is none (or no way to tell
+        when the put itself was not refused by a 412)."""
+        try:
+            return bytes(self.store.s3.get_object(Bucket=self.store.bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if is_not_found(exc):
+                if isinstance(cause, ClientError) and is_precondition_failed(cause):
+                    raise BackupError(
+                        f"backup {self.backup_id}: the manifest write was refused (412) but no manifest "
+                        "is readable; objects left in place"
+                    ) from None
+                return None
+            if isinstance(cause, ClientError) and is_precondition_failed(cause):
+                raise BackupError(
+                    f"backup {self.backup_id} already has a manifest that could not be read back "
+                    f"({error_code(exc)}); refusing to overwrite it"
+                ) from None
+            return None
+        except BotoCoreError:
+            return None
+
     def discard(self) -> None:
-        """After a failed run: abort open uploads and delete this backup's completed objects."""
+        """After a failed run: abort open uploads and delete this backup's completed objects.
+
+        Never once a manifest exists for the backup, nor when that cannot be checked: then
+        the objects stay (an incomplete backup is never restored; prune's grace rule removes it).
+        """
         self.abort_open()
         if self.committed or not self._written_keys:
+            return
+        try:
+            if self.store.has_manifest(self.source, self.backup_id):
+                logger.warning(
+                    "a manifest exists for this backup: its objects are kept",
+                    extra={"backup": self.backup_id},
+                )
+                self._written_keys = []
+                return
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning(
+                "could not check for a manifest: the failed backup's objects are left in place",
+                extra={"backup": self.backup_id, "error": str(exc)[:200]},
+            )
             return
         keys, self._written_keys = self._written_keys, []
         try:
@@ -221,3 +288,13 @@ class BackupWriter:
     ) -> None:
         if exc_type is not None or not self.committed:
             self.discard()
+
+
+def _same_manifest(stored: bytes, ours: bytes) -> bool:
+    """Our own commit: byte-identical, or the same manifest content."""
+    if stored == ours:
+        return True
+    try:
+        return BackupManifest.from_json(stored).to_dict() == BackupManifest.from_json(ours).to_dict()
+    except BackupIntegrityError:
+        return False

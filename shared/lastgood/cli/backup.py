@@ -13,10 +13,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="back up one source now (stream a snapshot to S3, manifest written last)",
         description=(
             "Back up one configured source. Without --slot this is an on-demand backup; with --slot "
-            "it behaves like the scheduled run for that slot (skipped if the slot is already done "
-            "or running). Exit 0 on success or skip, non-zero on failure (nothing committed). A backup "
-            "that shrank sharply or is empty is committed as SUSPECT: exit 0 with a WARNING line (it "
-            "satisfies no retention rule and restore --latest skips it until `lastgood accept ID`)."
+            "it behaves like the scheduled run for that slot (skipped only if the slot's backup is "
+            "committed; exit 11 while another run holds the slot within its lease). Exit 0 on "
+            "success or skip, non-zero on failure (nothing committed). A backup that shrank sharply "
+            "or is empty is committed as SUSPECT: exit 0 with a WARNING line (it satisfies no "
+            "retention rule and restore --latest skips it until `lastgood accept ID`)."
         ),
     )
     parser.add_argument("--source", required=True, help="source name from the config (e.g. postgres)")

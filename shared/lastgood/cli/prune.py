@@ -161,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             sys.stdout.write(f"policy {policy.describe()}\n")
             _print_plan(name, result.plan.decisions, args.dry_run)
+            for backup_id, why in sorted(result.unreadable.items()):
+                sys.stdout.write(f"  keep   {backup_id}  unreadable manifest, never pruned: {why}\n")
             if result.locked_backups:
                 sys.stdout.write(f"  skipped (Object Lock): {', '.join(result.locked_backups)}\n")
             if not args.dry_run:

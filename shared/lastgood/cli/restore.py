@@ -288,9 +288,10 @@ def run_pin(args: argparse.Namespace) -> int:
     from lastgood.backups.pins import set_pinned
 
     _logs_to_stderr()
-    manifest = set_pinned(args.backup_id, args.pinned, reason=getattr(args, "reason", None))
-    state = f"pinned ({manifest.pin_reason})" if manifest.pinned else "unpinned"
-    sys.stdout.write(f"{manifest.source}/{manifest.backup_id}: {state}\n")
+    result = set_pinned(args.backup_id, args.pinned, reason=getattr(args, "reason", None))
+    state = f"pinned ({result.pin_reason})" if result.pinned else "unpinned"
+    hold = "; Object Lock legal hold " + ("set" if result.pinned else "released") if result.legal_hold else ""
+    sys.stdout.write(f"{result.source}/{result.backup_id}: {state} (record {result.record_key}{hold})\n")
     return 0
 
 

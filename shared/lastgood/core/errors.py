@@ -86,3 +86,11 @@ class KVUnavailable(LastgoodError):
     """Neither the KV primary nor its MongoDB mirror could serve the call."""
 
     exit_code = 10
+
+
+class SlotInProgress(BackupError):
+    """A schedule slot's lock is held by a run that has not committed and is within its lease.
+
+    Not a success: the slot's backup does not exist yet. A retry after the lease takes it over."""
+
+    exit_code = 11

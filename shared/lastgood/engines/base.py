@@ -28,7 +28,7 @@ _RELPATH_RE = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/+=@-]{1,5
 # Names that live next to the data objects in a backup prefix and are not data.
 # Names next to the data objects in a backup prefix that are not data (engines must never
 # write them); lastgood.backups.keys spells the same names as MANIFEST_NAME / VERIFICATION_NAME.
-RESERVED_NAMES = frozenset({"manifest.json", "verification.json"})
+RESERVED_NAMES = frozenset({"manifest.json", "verification.json", "accepted.json"})
 
 
 def validate_relpath(relpath: str) -> str:

@@ -81,7 +81,7 @@ def backup_freshness(
     out = []
     listings = store.list_backups()
     for source in config.sources:
-        mine = [b for b in listings if b.source == source.name and b.status != "incomplete"]
+        mine = [b for b in listings if b.source == source.name and b.committed]
         item = BackupFreshness(source.name, source.rpo_seconds, None, None, None)
         if mine:
             newest = mine[0]

@@ -67,7 +67,7 @@ def _gather_sources(now: datetime) -> list[SourceStatus]:
         except Exception as exc:  # one unreadable source must not hide the others
             src.error = f"{type(exc).__name__}: {exc}"[:200]
             continue
-        committed = [b for b in listings if b.status != "incomplete"]
+        committed = [b for b in listings if b.committed]
         src.backups = len(committed)
         if committed:
             newest = committed[0]

@@ -8,6 +8,8 @@ part_size). Every part carries its SHA-256 (`ChecksumSHA256`); the whole
 object's SHA-256 and size are kept as it streams. An object smaller than one
 part is a single `put_object`. `finish()` uploads the tail and completes the
 upload; `abort()` waits for in-flight parts and aborts it (no orphan parts).
+With `create_only=True` the object is created, never replaced: the put and the
+complete carry `IfNoneMatch="*"` (S3 answers 412 if the key exists).
 
 It knows S3 only: the caller names the object (`name`, for messages) and the
 exception a failed part is reported as (`error`).
@@ -61,6 +63,7 @@ class MultipartUpload:
         extra_args: dict[str, str] | None = None,
         name: str | None = None,
         error: Callable[[str], Exception] = UploadFailed,
+        create_only: bool = False,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -71,6 +74,7 @@ class MultipartUpload:
         self.extra_args = dict(extra_args or {})  # e.g. SSE-KMS arguments, sent on create/put
         self.name = name if name is not None else key
         self._error = error
+        self._conditional: dict[str, str] = {"IfNoneMatch": "*"} if create_only else {}
         self._buffer = bytearray()
         self._digest = hashlib.sha256()
         self._size = 0
@@ -153,6 +157,7 @@ class MultipartUpload:
                 ContentType=self.content_type,
                 ChecksumSHA256=checksum_sha256(body),
                 **self.extra_args,
+                **self._conditional,
             )
             parts = 1
         else:
@@ -167,6 +172,7 @@ class MultipartUpload:
                 Key=self.key,
                 UploadId=self._upload_id,
                 MultipartUpload={"Parts": results},
+                **self._conditional,
             )
             parts = len(results)
             self._upload_id = None
