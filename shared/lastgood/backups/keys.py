@@ -67,7 +67,7 @@ BACKUPS_PREFIX = "backups/"
 LOCKS_PREFIX = "locks/"
 MANIFEST_NAME = "manifest.json"
 VERIFICATION_NAME = "verification.json"
-ACCEPTANCE_NAME = "accepted.json"  # not an engine-reserved name: object_key refuses it below
+ACCEPTANCE_NAME = "accepted.json"
 # Names that live next to the data objects in a backup prefix and are not data (defined
 # where engines validate the paths they write, which may not import backups).
 assert {MANIFEST_NAME, VERIFICATION_NAME, ACCEPTANCE_NAME} == RESERVED_NAMES
