@@ -162,7 +162,9 @@ def pg_sessions(devstack: Any, database: str, *, at_least: int | None = None) ->
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             conn.execute("SELECT pg_stat_clear_snapshot()")
-            row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", (database,)).fetchone()
+            row = conn.execute(
+                "SELECT sessions FROM pg_stat_database WHERE datname = %s", (database,)
+            ).fetchone()
             value = int(row[0]) if row else 0
             if value != last:
                 last, stable_since = value, time.monotonic()
