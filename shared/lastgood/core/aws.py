@@ -28,10 +28,11 @@ FAST_CONFIG = Config(
 )
 # For health (probes, freshness, backup age): a hung endpoint costs at most
 # 2 attempts x (1 s connect + 2 s read), never 3 x 30 s; the run's deadline bounds the rest.
+# (botocore's `max_attempts` counts retries, `total_max_attempts` counts attempts.)
 HEALTH_CONFIG = Config(
     connect_timeout=1,
     read_timeout=2,
-    retries={"max_attempts": 2, "mode": "standard"},
+    retries={"total_max_attempts": 2, "mode": "standard"},
     s3={"addressing_style": "path"},
 )
 
