@@ -1,5 +1,7 @@
-"""Health handler: `GET /health` (public, minimal), `GET /health/details` (admin key),
-and the scheduled run (every few minutes: probes + freshness + KV resync, as metrics).
+"""Health handler: `GET /health` (public, minimal, served from this warm instance's last probe
+results for HEALTH_CACHE_S), `GET /health/details` (admin key), and the scheduled run (every
+few minutes: probes + freshness + KV resync, as metrics). Every path answers within
+HEALTH_DEADLINE_S (below the function's Timeout).
 
 An API Gateway HTTP API (payload v2) event goes through the Powertools resolver;
 anything else is the EventBridge Scheduler input `{"scheduled": true, ...}`.
@@ -17,9 +19,10 @@ from lastgood.core.errors import ConfigError
 from lastgood.core.events import HealthScheduleInput, parse_input
 from lastgood.core.observability import logger, metrics, tracer
 from lastgood.core.settings import get_secret
-from lastgood.monitoring.health import run_checks
+from lastgood.monitoring.health import PublicHealth, run_checks
 
 app = APIGatewayHttpResolver()
+public_health = PublicHealth()  # per warm instance
 
 
 def _json(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
@@ -28,7 +31,7 @@ def _json(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
 
 @app.get("/health")
 def health() -> Response[dict[str, Any]]:
-    report = run_checks(details=False)
+    report = public_health.report()
     return _json(report.status_code, report.minimal())
 
 

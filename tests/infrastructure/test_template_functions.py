@@ -18,6 +18,7 @@ from tests.helpers.template import (
     ref,
     resource,
     sub_text,
+    template,
 )
 
 EXPECTED_FUNCTIONS = {
@@ -179,6 +180,27 @@ def test_health_api_is_throttled_and_access_logged() -> None:
     assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
     log_group_id, _ = getatt(api["AccessLogSettings"]["DestinationArn"]) or ("", "")
     assert ref(props(log_group_id)["RetentionInDays"]) == "LogRetentionDays"
+
+
+def test_health_answers_within_a_deadline_below_its_timeout_with_reserved_concurrency() -> None:
+    # Given the health function and its parameters (issue 14, cases 4 and 5)
+    from lastgood.core.settings import Settings
+
+    parameters = template()["Parameters"]
+    variables = props("HealthFunction")["Environment"]["Variables"]
+    deadline = parameters[ref(variables["HEALTH_DEADLINE_S"]) or ""]
+    timeout = int(function_setting("HealthFunction", "Timeout"))
+    # Then the deadline every health path keeps is a parameter whose largest allowed value
+    # (and the settings' default) leaves the function time to answer and flush its metrics
+    assert int(deadline["Default"]) == Settings.model_fields["health_deadline_s"].default == 10
+    assert timeout >= int(deadline["MaxValue"]) + 5 > int(deadline["Default"])
+    # And the public /health cache interval and reserved concurrency are parameters with defaults
+    cache = parameters[ref(variables["HEALTH_CACHE_S"]) or ""]
+    assert int(cache["Default"]) == Settings.model_fields["health_cache_s"].default == 15
+    concurrency = props("HealthFunction")["ReservedConcurrentExecutions"]
+    assert int(parameters[ref(concurrency) or ""]["Default"]) == 2
+    # And the HTTP API route throttling stays
+    assert props("HealthApi")["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
 
 
 def test_only_regenerate_knows_the_distribution() -> None:

@@ -15,10 +15,20 @@ from tests.helpers.health import emf_records, fixed_probe, load_health_handler, 
 ADMIN_KEY = "unit-admin-key-0123456789"
 
 
+DEPENDENCIES = ("mongodb", "postgres", "upstash", "s3")  # what the default config declares
+
+
 @pytest.fixture
-def handler(monkeypatch):
+def probes(monkeypatch):
+    """Four fake dependencies (all up) in place of the configured ones; tests may replace one."""
+    fakes = {n: fixed_probe(n, True) for n in DEPENDENCIES}
+    monkeypatch.setattr(health, "configured_probes", lambda: fakes)
+    return fakes
+
+
+@pytest.fixture
+def handler(monkeypatch, probes):
     """The handler with four fake dependencies (all up) and no extra checks."""
-    monkeypatch.setattr(health, "PROBES", {n: fixed_probe(n, True) for n in health.DEPENDENCIES})
     monkeypatch.setattr(health, "_default_checks", dict)
     monkeypatch.setattr(health, "_CHECKS", {})
     monkeypatch.setenv("ADMIN_KEY", ADMIN_KEY)
@@ -42,8 +52,8 @@ def test_public_health_is_minimal_and_200(handler, lambda_context):
     assert json.loads(result["body"]) == {"status": "healthy"}
 
 
-def test_public_health_is_503_when_a_dependency_is_down(handler, lambda_context, monkeypatch):
-    monkeypatch.setitem(health.PROBES, "postgres", fixed_probe("postgres", False))
+def test_public_health_is_503_when_a_dependency_is_down(handler, lambda_context, probes):
+    probes["postgres"] = fixed_probe("postgres", False)
     result = handler.lambda_handler(load_event("health-api"), lambda_context)
     assert result["statusCode"] == 503
     assert json.loads(result["body"]) == {"status": "unhealthy"}
@@ -74,8 +84,8 @@ def test_details_are_refused_when_no_admin_key_is_configured(handler, lambda_con
     assert handler.lambda_handler(details_event(""), lambda_context)["statusCode"] == 401
 
 
-def test_details_are_503_when_unhealthy(handler, lambda_context, monkeypatch):
-    monkeypatch.setitem(health.PROBES, "mongodb", fixed_probe("mongodb", False))
+def test_details_are_503_when_unhealthy(handler, lambda_context, probes):
+    probes["mongodb"] = fixed_probe("mongodb", False)
     result = handler.lambda_handler(details_event(ADMIN_KEY), lambda_context)
     assert result["statusCode"] == 503
     assert json.loads(result["body"])["dependencies"]["mongodb"]["ok"] is False

@@ -26,18 +26,37 @@ FAST_CONFIG = Config(
     retries={"max_attempts": 1, "mode": "standard"},
     s3={"addressing_style": "path"},
 )
+# For health (probes, freshness, backup age): a hung endpoint costs at most
+# 2 attempts x (1 s connect + 2 s read), never 3 x 30 s; the run's deadline bounds the rest.
+# (botocore's `max_attempts` counts retries, `total_max_attempts` counts attempts.)
+HEALTH_CONFIG = Config(
+    connect_timeout=1,
+    read_timeout=2,
+    retries={"total_max_attempts": 2, "mode": "standard"},
+    s3={"addressing_style": "path"},
+)
 
 
 @lru_cache(maxsize=32)
-def client(service: str, fast: bool = False) -> Any:
-    """A cached boto3 client for `service` (`fast=True`: short timeouts, no retries)."""
+def client(service: str, fast: bool = False, health: bool = False) -> Any:
+    """A cached boto3 client for `service`.
+
+    `fast=True`: short timeouts, no retries (request paths). `health=True`: the
+    health run's client (`HEALTH_CONFIG`: short timeouts, one retry).
+    """
     from lastgood.core.settings import get_settings
 
+    config = HEALTH_CONFIG if health else FAST_CONFIG if fast else DEFAULT_CONFIG
     return boto3.session.Session().client(
         service,  # type: ignore[call-overload]
         region_name=get_settings().aws_region,
-        config=FAST_CONFIG if fast else DEFAULT_CONFIG,
+        config=config,
     )
+
+
+def health_client(service: str) -> Any:
+    """The client health uses for `service` (S3, CloudWatch): see `HEALTH_CONFIG`."""
+    return client(service, health=True)
 
 
 def reset_clients() -> None:

@@ -47,6 +47,10 @@ class Settings(BaseModel):
     allow_insecure_transport: bool = Field(False, alias="ALLOW_INSECURE_TRANSPORT")
 
     probe_timeout_s: Annotated[float, Field(gt=0, le=60)] = Field(3.0, alias="HEALTH_PROBE_TIMEOUT_S")
+    # Health: the overall budget of one run (below the function's Timeout) and how long a warm
+    # instance serves the public /health from its last probe results (0 = probe every call).
+    health_deadline_s: Annotated[float, Field(gt=0, le=300)] = Field(10.0, alias="HEALTH_DEADLINE_S")
+    health_cache_s: Annotated[float, Field(ge=0, le=3600)] = Field(15.0, alias="HEALTH_CACHE_S")
     mongo_server_selection_timeout_ms: Annotated[int, Field(gt=0, le=60000)] = Field(
         2000, alias="MONGODB_SERVER_SELECTION_TIMEOUT_MS"
     )
