@@ -50,7 +50,9 @@ def newest_accepted(name: str = "prompts") -> bytes:
 
 def own_s3_client() -> Any:
     """A fresh client against moto (hooks registered on it do not leak into other tests)."""
-    return boto3.session.Session().client("s3", region_name=get_settings().aws_region, config=aws.DEFAULT_CONFIG)
+    return boto3.session.Session().client(
+        "s3", region_name=get_settings().aws_region, config=aws.DEFAULT_CONFIG
+    )
 
 
 def damage(key: str, body: bytes, *, keep_checksum_of: bytes | None = None) -> None:
@@ -150,7 +152,9 @@ def test_case_1_damaged_live_with_its_label_kept_is_repaired_by_one_run(
     assert regenerate(["prompts"]).outcomes[0].status == "unchanged"
 
 
-def test_case_1_live_and_last_good_both_damaged_are_both_repaired(published: bytes, metrics: list[Any]) -> None:
+def test_case_1_live_and_last_good_both_damaged_are_both_repaired(
+    published: bytes, metrics: list[Any]
+) -> None:
     # Given live cut in half and last-good replaced by an empty array, both labels kept
     damage(live_key("prompts"), published[: len(published) // 2])
     damage(last_good_key("prompts"), b"[]")
@@ -192,12 +196,31 @@ def test_case_1_s3_500_on_head_but_200_on_get_still_checks_content_and_repairs(p
         return AWSResponse(kwargs["request"].url, 500, {}, _Raw(body))
 
     client.meta.events.register("before-send.s3.HeadObject", head_fails)
-    assert client.get_object(Bucket=bucket(), Key=live_key("prompts"))["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert (
+        client.get_object(Bucket=bucket(), Key=live_key("prompts"))["ResponseMetadata"]["HTTPStatusCode"]
+        == 200
+    )
     # When regenerate runs with that client
     report = regenerate(["prompts"], site=SiteStore(bucket(), client))
     # Then the content check does not depend on HEAD: live is repaired, nothing reported failed
     assert report.outcomes[0].status == "repaired", report.outcomes[0].as_dict()
     assert_valid_and_equal_to("prompts", newest_accepted())
+
+
+def test_case_1_health_does_not_call_a_damaged_live_object_fresh(published: bytes) -> None:
+    from lastgood.monitoring.freshness import dataset_freshness
+
+    # Given live cut in half with its label kept, a minute after publishing (well within 2h)
+    damage(live_key("prompts"), published[: len(published) // 2])
+    # When health checks dataset freshness
+    items = {i.dataset: i for i in dataset_freshness(get_config())}
+    # Then prompts is not ok and says why; the intact datasets are fresh
+    assert not items["prompts"].ok
+    assert str(items["prompts"].as_dict()["error"]).startswith("damaged: its bytes hash to")
+    assert items["patterns"].ok and items["learning"].ok
+    # And after one regenerate run it is fresh again
+    regenerate(["prompts"])
+    assert {i.dataset: i.ok for i in dataset_freshness(get_config())}["prompts"]
 
 
 # ---------------------------------------------------------------------------- case 2
@@ -247,10 +270,14 @@ def test_case_2_publish_steps_called_out_of_order_keep_the_newer_last_good(
     held: list[tuple[Any, ...]] = []
     real_promote = store.promote
     monkeypatch.setattr(store, "promote", lambda *args: held.append(args) or (False, None))
-    store.publish("prompts", a_body, sha256_hex(a_body), 296, "2025-11-09T10:00:00.000Z", store.current("prompts"))
+    store.publish(
+        "prompts", a_body, sha256_hex(a_body), 296, "2025-11-09T10:00:00.000Z", store.current("prompts")
+    )
     monkeypatch.setattr(store, "promote", real_promote)
     # And run B, which read A's live, published live and last-good completely
-    store.publish("prompts", b_body, sha256_hex(b_body), 296, "2025-11-09T10:05:00.000Z", store.current("prompts"))
+    store.publish(
+        "prompts", b_body, sha256_hex(b_body), 296, "2025-11-09T10:05:00.000Z", store.current("prompts")
+    )
     assert last_good_bytes("prompts") == b_body
     # When A's held-back last-good step finally runs, with what A had read
     assert len(held) == 1
@@ -264,7 +291,9 @@ def test_case_2_publish_steps_called_out_of_order_keep_the_newer_last_good(
 # ---------------------------------------------------------------------------- case 3
 
 
-def test_case_3_two_forty_percent_drops_in_a_row_the_second_is_refused(published: bytes, devstack: Any) -> None:
+def test_case_3_two_forty_percent_drops_in_a_row_the_second_is_refused(
+    published: bytes, devstack: Any
+) -> None:
     with reseeded_after(devstack):
         # Given 296 prompts published, then a 40 % drop (296 -> 178) that max_shrink 0.5 allows
         mongo_collection("prompts").delete_many({"_id": {"$gt": "prompt-178"}})
