@@ -22,7 +22,7 @@ from lastgood.core import aws
 from lastgood.core.config import get_config
 from lastgood.core.settings import get_settings
 from lastgood.site import regenerate as regenerate_module
-from lastgood.site.documents import PublishedMeta
+from lastgood.site.documents import PublishedMeta, PublishHistory
 from lastgood.site.keys import last_good_key, live_key
 from lastgood.site.publish import SiteStore
 from lastgood.site.query import query_documents, render
@@ -320,6 +320,10 @@ def test_case_3_history_lost_is_rebuilt_from_the_version_copies(published: bytes
         mongo_collection("prompts").delete_many({"_id": {"$gt": "prompt-178"}})
         assert regenerate(["prompts"]).outcomes[0].status == "published"
         s3().delete_object(Bucket=bucket(), Key=history_key("prompts"))
+        # When a run finds the data unchanged / Then it stores the history rebuilt from versions/
+        assert regenerate(["prompts"]).outcomes[0].status == "unchanged"
+        stored = s3().get_object(Bucket=bucket(), Key=history_key("prompts"))["Body"].read()
+        assert sorted(e.count for e in PublishHistory.parse(stored).entries) == [178, 296]
         # When the second drop is regenerated
         mongo_collection("prompts").delete_many({"_id": {"$gt": "prompt-107"}})
         second = regenerate(["prompts"]).outcomes[0]

@@ -14,7 +14,7 @@ Under faults:
 - missing (first run after an upgrade, deleted) or damaged (unparseable): the history is
   rebuilt from the immutable `versions/<name>/<sha>.json` copies modified within the window
   (a LIST and one HEAD each, at most `REBUILD_LIMIT` newest), so the baseline survives; the
-  next recorded version rewrites the document from that rebuild;
+  rebuild is stored by the next run that publishes or finds the dataset unchanged;
 - two runs recording at once: the write is `IfMatch` the ETag read (`IfNoneMatch: *` for a
   first write); the loser re-reads, merges its entry and retries (`RECORD_ATTEMPTS`);
 - S3 failing on the read or the write: the error propagates and the dataset fails
@@ -115,6 +115,27 @@ def rebuild(s3: Any, bucket: str, name: str, since: str) -> PublishHistory:
         )
     entries.sort(key=lambda e: (e.generated_at, e.sequence or 0))
     return PublishHistory(dataset=name, entries=tuple(entries))
+
+
+def save_rebuilt(s3: Any, bucket: str, name: str, read: HistoryRead) -> bool:
+    """Store a history that had to be rebuilt, so the next runs read one small document again
+    instead of listing versions/ (conditional; a concurrent writer wins). True when written."""
+    if not read.rebuilt:
+        return False
+    condition = {"IfMatch": read.etag} if read.etag else {"IfNoneMatch": "*"}
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=history_key(name),
+            Body=read.history.render(),
+            ContentType="application/json",
+            **condition,
+        )
+    except ClientError as exc:
+        if is_precondition_failed(exc) or is_not_found(exc):
+            return False  # someone recorded a version meanwhile: theirs is newer
+        raise
+    return True
 
 
 def record(

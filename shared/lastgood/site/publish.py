@@ -204,6 +204,10 @@ class SiteStore:
 
     # ------------------------------------------------------------------ writes
 
+    def save_history(self, name: str, read: history_store.HistoryRead) -> bool:
+        """Store a rebuilt history (`lastgood.site.history.save_rebuilt`)."""
+        return history_store.save_rebuilt(self.s3, self.bucket, name, read)
+
     def _sse(self) -> dict[str, str]:
         if not self.kms_key_id:
             return {}  # the bucket's default encryption applies

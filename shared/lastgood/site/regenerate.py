@@ -146,6 +146,8 @@ def regenerate_dataset(
         if live_same and good_same:
             outcome.status = "unchanged"
             outcome.sequence = current.live.sequence if current.live is not None else None
+            if not dry_run and history.rebuilt:
+                _store_rebuilt_history(site, dataset.name, history)
         elif dry_run:
             outcome.status = "repaired" if damaged and not new_content else "published"
             outcome.live_changed = not live_same
@@ -192,6 +194,14 @@ def regenerate_dataset(
     else:
         logger.info(f"dataset {dataset.name} {outcome.status}", extra=outcome.as_dict())
     return outcome
+
+
+def _store_rebuilt_history(site: Any, name: str, history: Any) -> None:
+    """Best effort: the dataset is fine either way; the next run rebuilds again if this fails."""
+    try:
+        site.save_history(name, history)
+    except Exception as exc:
+        logger.warning(f"dataset {name}: rebuilt history not stored: {type(exc).__name__}: {_describe(exc)}")
 
 
 def _roles(current: Any) -> list[tuple[str, Any]]:
