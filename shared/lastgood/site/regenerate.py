@@ -134,12 +134,12 @@ def regenerate_dataset(
         history = site.history(dataset.name, dataset.shrink_window_seconds)
         baseline, source = shrink_baseline(current, history, dataset)
         outcome.previous_count = baseline
+        damaged = [(role, info) for role, info in _roles(current) if info is not None and info.damaged]
+        for role, info in damaged:  # logged before the query: reported even if this run cannot fix it
+            logger.warning(f"dataset {dataset.name}: {role} {info.key} is damaged: {info.problem}")
         rendered = render(query_documents(dataset))
         outcome.count, outcome.sha256 = rendered.count, rendered.sha256
         guard(dataset, rendered.items, baseline, source)
-        damaged = [(role, info) for role, info in _roles(current) if info is not None and info.damaged]
-        for role, info in damaged:
-            logger.warning(f"dataset {dataset.name}: {role} {info.key} is damaged: {info.problem}")
         live_same = current.live is not None and current.live.holds(rendered.sha256)
         good_same = current.last_good is not None and current.last_good.holds(rendered.sha256)
         new_content = current.live is None or current.live.sha256 != rendered.sha256
