@@ -3,7 +3,7 @@
 Event (Scheduler input): `{}` or `{"slot": "<aws.scheduler.scheduled-time>"}` regenerates
 every configured dataset; `{"datasets": ["prompts"]}` only those. Unknown keys are ignored.
 
-Returns the run's report: per dataset `published | unchanged | rejected | failed` with the
+Returns the run's report: per dataset `published | repaired | unchanged | rejected | failed` with the
 reason, plus the one CloudFront invalidation. It raises (so the on-failure destination and
 the Errors alarm fire, and the Scheduler retries) only when EVERY dataset failed — an outage
 (MongoDB or S3 down), where a retry may help. A rejected dataset is bad data, not a failed

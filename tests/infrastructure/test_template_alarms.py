@@ -41,6 +41,7 @@ PER_SOURCE_ALARMS = {
 PRODUCT_ALARMS = {
     "RegenerateRejectedAlarm": "RegenerateRejected",
     "RegenerateFailedAlarm": "RegenerateFailed",
+    "DatasetRepairedAlarm": "DatasetRepaired",
     "AllFallbacksFailedAlarm": "AllFallbacksFailed",
     "StorageBudgetAlarm": "BackupStorageBytes",
     "MongoConnectionsHighAlarm": "MongoConnectionsUsedRatio",

@@ -56,7 +56,7 @@ def test_function_uses_no_managed_admin_policies(logical_id: str) -> None:
 @pytest.mark.parametrize("logical_id", sorted(functions()))
 def test_s3_permissions_are_scoped_to_the_products_buckets_and_prefixes(logical_id: str) -> None:
     # Given a function's S3 statements / Then each resource is a product bucket or one of its prefixes
-    allowed_prefixes = ("backups/", "locks/", "audit/", "live/", "last-good/", "versions/")
+    allowed_prefixes = ("backups/", "locks/", "audit/", "live/", "last-good/", "versions/", "history/")
     for statement in inline_statements(logical_id):
         if not any(str(a).startswith("s3:") for a in as_list(statement["Action"])):
             continue

@@ -79,9 +79,9 @@ def test_first_publish_uses_if_none_match_so_a_racing_first_publish_loses(clean_
     a_body, a_sha = body_of("A")
     b_body, b_sha = body_of("B")
     # When both create it / Then the second gets ConcurrentUpdate (If-None-Match: *) and live is A
-    store.publish("prompts", a_body, a_sha, 20, "t", nothing)
+    store.publish("prompts", a_body, a_sha, 20, "2025-11-09T10:00:00.000Z", nothing)
     with pytest.raises(ConcurrentUpdate):
-        store.publish("prompts", b_body, b_sha, 20, "t", nothing)
+        store.publish("prompts", b_body, b_sha, 20, "2025-11-09T10:00:00.000Z", nothing)
     assert live_bytes("prompts") == a_body
     assert s3().head_object(Bucket=bucket(), Key=live_key("prompts"))["Metadata"]["sha256"] == a_sha
 
@@ -101,7 +101,7 @@ def test_racing_threads_with_the_same_etag_one_winner_and_live_is_whole(clean_aw
         body, sha = bodies[i]
         barrier.wait()
         try:
-            store.publish("prompts", body, sha, 20, "t", seen)
+            store.publish("prompts", body, sha, 20, "2025-11-09T10:00:00.000Z", seen)
             outcomes[i] = "won"
         except ConcurrentUpdate:
             outcomes[i] = "lost"

@@ -26,7 +26,7 @@ def test_metric_names_match_docs_metrics_md():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
     for name in METRIC_BY_STATUS.values():
         assert f"`{name}`" in doc
-    assert set(METRIC_BY_STATUS) == {"published", "unchanged", "rejected", "failed"}
+    assert set(METRIC_BY_STATUS) == {"published", "repaired", "unchanged", "rejected", "failed"}
 
 
 def test_report_summarises_outcomes_and_knows_when_everything_failed():
@@ -35,7 +35,7 @@ def test_report_summarises_outcomes_and_knows_when_everything_failed():
         "2025-11-09T10:00:00.000Z",
     )
     out = report.as_dict()
-    assert out["summary"] == {"published": 1, "unchanged": 0, "rejected": 1, "failed": 0}
+    assert out["summary"] == {"published": 1, "repaired": 0, "unchanged": 0, "rejected": 1, "failed": 0}
     assert [d["status"] for d in out["datasets"]] == ["published", "rejected"]
     assert not report.all_failed
     assert RegenerateReport([Outcome("a"), Outcome("b")], "t").all_failed

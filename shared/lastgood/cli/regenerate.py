@@ -13,10 +13,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="render datasets from MongoDB, guard them and publish them to S3 (+ CloudFront invalidation)",
         description=(
             "For each dataset: query MongoDB (fail-fast pool policy), render canonical JSON, apply the "
-            "guards (never empty, min_count, max_shrink vs last-good, item schema); unchanged content "
-            "writes nothing; changed content is written to versions/, then live/ (conditional write), "
-            "then last-good/, and one CloudFront invalidation covers the changed paths. "
-            "Outcome per dataset: published | unchanged | rejected | failed. "
+            "guards (never empty, min_count, max_shrink vs the largest count published within "
+            "shrink_window, item schema); when live/ and last-good/ read back hash to the rendered "
+            "SHA-256 nothing is written; otherwise it is written to versions/, then live/ (conditional "
+            "write), then last-good/ (conditional, never an older version), and one CloudFront "
+            "invalidation covers the changed paths. "
+            "Outcome per dataset: published | repaired (a damaged object was rewritten) | unchanged | "
+            "rejected | failed. "
             "Exit 0 when no dataset failed (a rejection is reported, not an error: published data "
             "stays the last good one), 1 when any failed."
         ),

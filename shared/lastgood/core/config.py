@@ -49,18 +49,24 @@ class DatasetConfig(_Strict):
     sort: list[tuple[str, Literal[1, -1]]] = Field(default_factory=list)
     min_count: int = Field(1, ge=1)
     max_shrink: float = Field(0.5, gt=0, le=1)
+    # max_shrink is measured against the largest count published within this window.
+    shrink_window: str = "7d"
     item_schema: dict[str, Any] | None = Field(None, alias="schema")
     freshness: str = "2h"
 
-    @field_validator("freshness")
+    @field_validator("freshness", "shrink_window")
     @classmethod
-    def _check_freshness(cls, value: str) -> str:
+    def _check_duration(cls, value: str) -> str:
         parse_duration_seconds(value)
         return value
 
     @property
     def freshness_seconds(self) -> int:
         return parse_duration_seconds(self.freshness)
+
+    @property
+    def shrink_window_seconds(self) -> int:
+        return parse_duration_seconds(self.shrink_window)
 
 
 # Seed 003: RPO/RTO per data category.

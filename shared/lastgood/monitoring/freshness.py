@@ -55,10 +55,20 @@ class DatasetFreshness:
     budget_seconds: int
     last_modified: datetime | None
     age_seconds: float | None
+    problem: str | None = None  # live's bytes are not what its label says (truncated, replaced)
 
     @property
     def ok(self) -> bool:
-        return self.age_seconds is not None and self.age_seconds <= self.budget_seconds
+        fresh = self.age_seconds is not None and self.age_seconds <= self.budget_seconds
+        return fresh and self.problem is None
+
+    @property
+    def error(self) -> str | None:
+        if self.problem is not None:
+            return f"damaged: {self.problem}"
+        if self.age_seconds is None:
+            return "not published"
+        return None if self.age_seconds <= self.budget_seconds else "stale"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,7 +76,7 @@ class DatasetFreshness:
             "budget_seconds": self.budget_seconds,
             "last_modified": iso_z(self.last_modified) if self.last_modified else None,
             "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 1),
-            "error": None if self.ok else ("not published" if self.age_seconds is None else "stale"),
+            "error": self.error,
         }
 
 
@@ -104,25 +114,32 @@ def backup_freshness(
 def dataset_freshness(
     config: LastgoodConfig, now: datetime | None = None, s3: Any = None
 ) -> list[DatasetFreshness]:
-    """Age of each dataset's live object (by LastModified) against its freshness budget."""
+    """Age of each dataset's live object (by LastModified) against its freshness budget.
+
+    The object is read back and hashed (`SiteStore.inspect`, a GET — same price as a HEAD,
+    one small JSON per dataset): a live object whose bytes do not match its `sha256` label
+    is reported `damaged`, never fresh.
+    """
     from botocore.exceptions import ClientError
 
     from lastgood.core import aws
     from lastgood.core.settings import get_settings
     from lastgood.site.keys import live_key
+    from lastgood.site.publish import SiteStore
 
     moment = now or datetime.now(UTC)
     bucket = get_settings().require("site_bucket")
-    s3 = s3 or aws.client("s3", fast=True)
+    site = SiteStore(bucket, s3 or aws.client("s3", fast=True))
     out = []
     for ds in config.datasets:
         try:
-            head = s3.head_object(Bucket=bucket, Key=live_key(ds.name))
-            modified: datetime | None = head["LastModified"]
+            info = site.inspect(live_key(ds.name))
         except ClientError:
-            modified = None
+            info = None
+        modified = info.last_modified if info is not None else None
         age = None if modified is None else max(0.0, (moment - modified).total_seconds())
-        out.append(DatasetFreshness(ds.name, ds.freshness_seconds, modified, age))
+        problem = info.problem if info is not None else None
+        out.append(DatasetFreshness(ds.name, ds.freshness_seconds, modified, age, problem))
     return out
 
 

@@ -5,9 +5,11 @@ Checked in this order, the first failure wins:
 1. shape — the dataset is a JSON array;
 2. never empty — zero items is refused whatever `min_count` says;
 3. `min_count` — at least this many items;
-4. `max_shrink` — no drop of more than this fraction against the last good
-   count (0.5: 296 → 147 is refused, 296 → 148 passes; 1.0 allows any drop
-   except to empty);
+4. `max_shrink` — no drop of more than this fraction against the baseline:
+   the largest count published within the dataset's `shrink_window`, at least
+   the last good count (0.5: 296 → 147 is refused, 296 → 148 passes; 1.0
+   allows any drop except to empty). Regenerate computes the baseline
+   (`site.history`); a series of small drops is measured against the largest;
 5. item schema — every item matches the dataset's schema.
 
 The loader applies `validate_items` (1, 2, 3, 5) to every layer's answer, so
@@ -207,15 +209,20 @@ def items_problem(items: Any, *, min_count: int, schema: dict[str, Any] | None) 
     return None
 
 
-def shrink_problem(count: int, previous_count: int | None, max_shrink: float) -> str | None:
-    """Guard 4: a sudden drop against the last good count (None: acceptable or no baseline)."""
+def shrink_problem(
+    count: int, previous_count: int | None, max_shrink: float, baseline: str = "the last good"
+) -> str | None:
+    """Guard 4: a sudden drop against the baseline count (None: acceptable or no baseline).
+
+    `baseline` names where `previous_count` comes from in the reason.
+    """
     if previous_count is None or previous_count <= 0:
         return None
     floor = previous_count * (1 - max_shrink)
     if count < floor:
         drop = 1 - count / previous_count
         return (
-            f"{count} items is a {drop:.0%} drop from the last good {previous_count} "
+            f"{count} items is a {drop:.0%} drop from {baseline} {previous_count} "
             f"(max_shrink {max_shrink:.0%} allows at least {_ceil(floor)})"
         )
     return None
@@ -233,15 +240,18 @@ def evaluate(
     max_shrink: float,
     previous_count: int | None,
     schema: dict[str, Any] | None,
+    baseline: str = "the last good",
 ) -> str | None:
     """All guards in order; the first reason to refuse, or None."""
     reason = items_problem(items, min_count=min_count, schema=schema)
     if reason is None:
-        reason = shrink_problem(len(items), previous_count, max_shrink)
+        reason = shrink_problem(len(items), previous_count, max_shrink, baseline)
     return reason
 
 
-def guard(dataset: Any, items: Sequence[Any] | Any, previous_count: int | None) -> None:
+def guard(
+    dataset: Any, items: Sequence[Any] | Any, previous_count: int | None, baseline: str = "the last good"
+) -> None:
     """`evaluate` for a `DatasetConfig`; raises `GuardRejected(dataset, reason)`."""
     reason = evaluate(
         items,
@@ -249,6 +259,7 @@ def guard(dataset: Any, items: Sequence[Any] | Any, previous_count: int | None) 
         max_shrink=dataset.max_shrink,
         previous_count=previous_count,
         schema=dataset.item_schema,
+        baseline=baseline,
     )
     if reason is not None:
         raise GuardRejected(dataset.name, reason)

@@ -6,6 +6,7 @@ group — primary origin path `/live`, failover `/last-good`)::
     versions/<name>/<sha256>.json   immutable content-addressed copy
     live/data/<name>.json           what browsers get
     last-good/data/<name>.json      the last published good copy (failover origin, loader layer 2)
+    history/<name>.json             counts accepted within the shrink window (not served)
 
 Bundled folder (`LASTGOOD_BUNDLED_DIR`, default the package's `bundled/`)::
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 LIVE_ORIGIN = "live"
 LAST_GOOD_ORIGIN = "last-good"
 VERSIONS_PREFIX = "versions/"
+HISTORY_PREFIX = "history/"
 BUNDLE_INDEX = "_bundle.json"  # dataset names start with [a-z0-9]: never collides with `<name>.json`
 
 
@@ -39,6 +41,15 @@ def last_good_key(name: str) -> str:
 
 def version_key(name: str, sha256: str) -> str:
     return f"{VERSIONS_PREFIX}{name}/{sha256}.json"
+
+
+def versions_prefix(name: str) -> str:
+    """The prefix listing every version copy of one dataset."""
+    return f"{VERSIONS_PREFIX}{name}/"
+
+
+def history_key(name: str) -> str:
+    return f"{HISTORY_PREFIX}{name}.json"
 
 
 def bundled_name(name: str) -> str:
