@@ -58,16 +58,24 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "…"
 
 
+class _CurrentStderr:
+    """Whatever `sys.stderr` is when a line is written (a redirect, a test's capture, the tty),
+    so a log line from a late thread never goes to a stream closed in the meantime."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def setup_logging(*, quiet: bool = False, debug: bool = False, human: bool | None = None) -> None:
     """Point lastgood's logger at stderr, human-readable on a terminal, JSON otherwise."""
     from lastgood.core.observability import logger
 
     handler = logger.registered_handler
     if isinstance(handler, logging.StreamHandler):
-        try:
-            handler.setStream(sys.stderr)
-        except ValueError:  # the previous stream is closed (an earlier in-process run's capture)
-            handler.stream = sys.stderr
+        handler.stream = _CurrentStderr()  # not setStream: it flushes the old one, maybe closed
         if human if human is not None else sys.stderr.isatty():
             handler.setFormatter(HumanFormatter())
     logger.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
