@@ -13,7 +13,7 @@ from lastgood.backups.retention import RetentionPolicy
 from lastgood.backups.store import BackupStore
 from lastgood.cli import main
 from lastgood.core import aws
-from lastgood.core.config import default_config_path, reset_config
+from lastgood.core.config import default_config_path, read_config_document, reset_config
 from lastgood.core.settings import get_settings, reset_settings
 from lastgood.storage import audit
 
@@ -159,7 +159,7 @@ def test_a_malformed_policy_is_a_clear_error_and_deletes_nothing(
     make_backup(store, "postgres", NOW - timedelta(days=40))
     make_backup(store, "postgres", NOW - timedelta(days=41))
     before = keys_under(store, "backups/")
-    config = json.loads(current_config_path().read_text())
+    config = read_config_document(current_config_path())
     for source in config["sources"]:
         source["retention"] = {"keep_daily": -2, "keep_fortnightly": 1}
     path = tmp_path / "bad-policy.json"

@@ -7,7 +7,7 @@ group — primary origin path `/live`, failover `/last-good`)::
     live/data/<name>.json           what browsers get
     last-good/data/<name>.json      the last published good copy (failover origin, loader layer 2)
 
-Bundled folder (`LASTGOOD_BUNDLED_DIR`, default the package's `bundled/`)::
+Bundled folder (`lastgood.core.config.bundled_folder`: the project's `bundled/`, shipped in the layer)::
 
     <name>.json                     the bytes of last-good/data/<name>.json
     _bundle.json                    per dataset: sha256, count, generated_at
