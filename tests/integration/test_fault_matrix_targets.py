@@ -270,9 +270,9 @@ def billing(devstack, tmp_path, monkeypatch) -> Iterator[str]:
     with psycopg.connect(url) as conn:
         conn.execute("CREATE TABLE invoices (id int PRIMARY KEY, total int)")
         conn.execute("INSERT INTO invoices SELECT g, g * 10 FROM generate_series(1, 25) g")
-    from lastgood.core.config import default_config_path, read_config_document
+    from tests.helpers.config import suite_config_document
 
-    config = read_config_document(default_config_path())
+    config = suite_config_document()
     config["sources"].append(
         {
             "name": "billing",
