@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from devstack.stack import Devstack
+    from devstack.stack import Devstack, demo_env
 
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 sys.stderr.write("bench: starting the devstack\n")
                 stack.up()
-                ctx = _context(dict(stack.env), Path(tmp), results)
+                ctx = _context({**demo_env(), **stack.env}, Path(tmp), results)
                 for area in wanted:
                     run_area(results, area, lambda fn=STACK_AREAS[area]: fn(ctx))
             finally:

@@ -38,7 +38,9 @@ print(json.dumps({"seconds": time.perf_counter() - t, "status": report.outcomes[
 
 
 def _bench_config(ctx: Context) -> str:
-    config = json.loads((ROOT / "shared" / "lastgood" / "config" / "default.json").read_text())
+    from lastgood.core.config import read_config_document
+
+    config = read_config_document(ROOT / "devstack" / "demo" / "lastgood.toml")
     config["datasets"] += [
         {"name": "bench", "collection": BENCH_COLLECTION, "sort": [["_id", 1]], "min_count": 1},
         {"name": "bench-small", "collection": "bench_small", "sort": [["_id", 1]], "min_count": 1},

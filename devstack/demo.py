@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.stack import REPO_ROOT, Devstack
+from devstack.stack import REPO_ROOT, Devstack, demo_env
 
 OK = "\u2713"
 FAIL = "\u2717"
@@ -70,6 +70,7 @@ class DemoContext:
 
     def env_for_child(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
+        env.update(demo_env())
         env.update(self.stack.env)
         env.update(extra or {})
         env.setdefault("PYTHONUNBUFFERED", "1")

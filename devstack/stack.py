@@ -48,6 +48,17 @@ MONGODB_SCRATCH_DB = "lastgood_scratch"
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The demo's own config and bundled sample data: the demo (and the bench) never read the
+# project's lastgood.toml, which declares the user's databases.
+DEMO_DIR = REPO_ROOT / "devstack" / "demo"
+
+
+def demo_env() -> dict[str, str]:
+    """LASTGOOD_CONFIG / LASTGOOD_BUNDLED_DIR of the demo (devstack/demo/)."""
+    return {
+        "LASTGOOD_CONFIG": str(DEMO_DIR / "lastgood.toml"),
+        "LASTGOOD_BUNDLED_DIR": str(DEMO_DIR / "bundled"),
+    }
 
 
 class DevstackError(RuntimeError):

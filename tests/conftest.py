@@ -27,6 +27,12 @@ import pytest
 from devstack.stack import Devstack
 
 ROOT = Path(__file__).resolve().parents[1]
+# The suite's own config (the demo's sources and datasets), never the project's lastgood.toml
+# nor a LASTGOOD_CONFIG / LASTGOOD_BUNDLED_DIR of the shell: `make test` passes whatever the
+# user declares. Its bundled copies are the demo's sample data.
+FIXTURE_CONFIG = ROOT / "tests" / "fixtures" / "config" / "demo.toml"
+os.environ["LASTGOOD_CONFIG"] = str(FIXTURE_CONFIG)
+os.environ["LASTGOOD_BUNDLED_DIR"] = str(ROOT / "devstack" / "demo" / "bundled")
 TIER_ORDER = {"unit": 0, "infrastructure": 1, "integration": 2, "e2e": 3}
 
 _session_stack: TestDevstack | None = None

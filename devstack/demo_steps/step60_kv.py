@@ -15,11 +15,15 @@ PREFIX = "demo:kv:"
 def _devstack_env(ctx: DemoContext) -> Iterator[None]:
     """Run lastgood in this process against the devstack (restoring the environment after)."""
     from lastgood.core.aws import reset_clients
+    from lastgood.core.config import reset_config
     from lastgood.core.settings import reset_settings
     from lastgood.kv.client import reset_kv
 
+    from devstack.stack import demo_env
+
     saved = dict(os.environ)
-    os.environ.update(ctx.stack.env)
+    os.environ.update({**demo_env(), **ctx.stack.env})
+    reset_config()
     reset_settings()
     reset_clients()
     reset_kv()
@@ -28,6 +32,7 @@ def _devstack_env(ctx: DemoContext) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        reset_config()
         reset_settings()
         reset_clients()
         reset_kv()

@@ -14,6 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lastgood.backups.run import run_backup
+from lastgood.core.config import require_secrets
 from lastgood.core.events import BackupInput, parse_input
 from lastgood.core.observability import logger, metrics, tracer
 
@@ -31,6 +32,9 @@ def parse_event(event: Any) -> tuple[str, str | None]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source, slot = parse_event(event)
+    # Before anything is locked or written: the config file is valid (else every problem, with
+    # its line) and the source's secrets are provided (else the variable and its config line).
+    require_secrets([source])
     # Stop cleanly (abort the upload, release the slot) well before Lambda's hard timeout.
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
     result = run_backup(source, slot=slot, deadline=deadline)

@@ -52,6 +52,7 @@ def test_the_layer_ships_no_cli_no_invoker_and_nothing_only_the_cli_uses(tmp_pat
     assert not {m for m in shipped if m.startswith("lastgood.cli")}, "the CLI / local invoker is in the layer"
     assert shipped - needed == set(), f"shipped but never imported at run time: {sorted(shipped - needed)}"
     assert needed - shipped == set(), f"imported at run time but not shipped: {sorted(needed - shipped)}"
-    # And the data files the loader and config need are there
-    assert (tmp_path / "python/lastgood/config/default.json").is_file()
+    # And the project's config and bundled folder are there (the demo's sample data is not)
+    assert (tmp_path / "python/lastgood/lastgood.toml").read_bytes() == (ROOT / "lastgood.toml").read_bytes()
     assert (tmp_path / "python/lastgood/bundled").is_dir()
+    assert not (tmp_path / "python/lastgood/config").exists()

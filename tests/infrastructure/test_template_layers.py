@@ -35,10 +35,12 @@ def test_layers_are_built_by_their_makefile_recipes() -> None:
 
 
 def test_shared_layer_ships_the_package_and_its_data_files() -> None:
-    # Given the shared layer recipe / Then it copies shared/lastgood (config + bundled JSON) under python/
+    # Given the shared layer recipe / Then it copies shared/lastgood under python/, with the
+    # project's lastgood.toml (not a packaged demo config) next to the package's code
     makefile = (ROOT / "layers/shared/Makefile").read_text(encoding="utf-8")
     assert "shared/lastgood" in makefile
-    assert "config/default.json" in makefile
+    assert "lastgood.toml" in makefile
+    assert "config/default.json" not in makefile
 
 
 def test_shared_layer_pins_match_the_project_dependencies() -> None:

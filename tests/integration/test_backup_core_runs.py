@@ -12,7 +12,7 @@ from lastgood.backups.keys import lock_key
 from lastgood.backups.run import run_backup
 from lastgood.backups.store import BackupStore
 from lastgood.core import aws
-from lastgood.core.config import default_config_path, reset_config
+from lastgood.core.config import reset_config
 from lastgood.core.errors import BackupError, ConfigError
 from lastgood.core.settings import reset_settings
 from lastgood.core.timefmt import iso_z, parse_time
@@ -20,6 +20,7 @@ from lastgood.engines.postgres import ENGINE
 from lastgood.storage.crypto import CLIENT_SIDE_ENCRYPTION
 
 from tests.helpers.backup import create_database, drop_database, pg_url
+from tests.helpers.config import suite_config_document
 
 pytestmark = pytest.mark.devstack
 
@@ -32,7 +33,7 @@ def _unique_slot() -> str:
 @pytest.fixture
 def extra_sources(devstack, tmp_path: Path, monkeypatch):
     """The default config plus `pgcse` (client-side encrypted) and `pgbroken` (unreachable)."""
-    config = json.loads(default_config_path().read_text())
+    config = suite_config_document()
     config["sources"] += [
         {"name": "pgcse", "engine": "postgres", "url_secret": "DATABASE_URL", "client_side_encryption": True},
         {"name": "pgbroken", "engine": "postgres", "url_secret": "TEST_BACKUP_BROKEN_URL"},

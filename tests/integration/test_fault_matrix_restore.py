@@ -22,11 +22,12 @@ from botocore.response import StreamingBody
 from lastgood.backups.keys import object_key
 from lastgood.backups.store import BackupStore
 from lastgood.core import aws
-from lastgood.core.config import default_config_path, load_config_file, reset_config
+from lastgood.core.config import load_config_file, reset_config
 from lastgood.core.errors import ConfigError
 from lastgood.core.settings import reset_settings
 from pymongo import MongoClient
 
+from tests.helpers.config import suite_config_document
 from tests.helpers.restore import (
     backup_now,
     env,
@@ -47,7 +48,7 @@ def config_with(devstack, tmp_path: Path, monkeypatch) -> Iterator[Any]:
     """`config_with(*sources)`: the default config plus these sources, as LASTGOOD_CONFIG."""
 
     def apply(*sources: dict[str, Any]) -> Path:
-        config = json.loads(default_config_path().read_text())
+        config = suite_config_document()
         config["sources"] += list(sources)
         path = tmp_path / "config.json"
         path.write_text(json.dumps(config))

@@ -25,10 +25,11 @@ import pytest
 from lastgood.backups.keys import manifest_key, source_prefix
 from lastgood.backups.run import run_backup
 from lastgood.backups.store import BackupStore
-from lastgood.core.config import default_config_path, reset_config
+from lastgood.core.config import reset_config
 from lastgood.core.settings import reset_settings
 
 from tests.helpers.backup import create_database, drop_database, pg_url
+from tests.helpers.config import suite_config_document
 from tests.helpers.restore import flipped_byte, object_keys, pg_snapshot, run_cli
 
 pytestmark = pytest.mark.devstack
@@ -71,7 +72,7 @@ def pg_source(devstack, tmp_path: Path, monkeypatch) -> Iterator[Fixture]:
     database, target = create_database("fm_src"), create_database("fm_tgt")
     _seed(pg_url(database))
     name = f"fm{database.rsplit('_', 1)[1]}"
-    config = json.loads(default_config_path().read_text())
+    config = suite_config_document()
     config["sources"].append(
         {"name": name, "engine": "postgres", "url_secret": "TEST_FAULT_MATRIX_PG_URL", "retention": POLICY}
     )

@@ -270,9 +270,9 @@ def billing(devstack, tmp_path, monkeypatch) -> Iterator[str]:
     with psycopg.connect(url) as conn:
         conn.execute("CREATE TABLE invoices (id int PRIMARY KEY, total int)")
         conn.execute("INSERT INTO invoices SELECT g, g * 10 FROM generate_series(1, 25) g")
-    from lastgood.core.config import default_config_path
+    from tests.helpers.config import suite_config_document
 
-    config = json.loads(default_config_path().read_text())
+    config = suite_config_document()
     config["sources"].append(
         {
             "name": "billing",

@@ -13,7 +13,7 @@ from lastgood.backups.retention import RetentionPolicy
 from lastgood.backups.store import BackupStore
 from lastgood.cli import main
 from lastgood.core import aws
-from lastgood.core.config import default_config_path, reset_config
+from lastgood.core.config import default_config_path, read_config_document, reset_config
 from lastgood.core.settings import get_settings, reset_settings
 from lastgood.storage import audit
 
@@ -159,7 +159,7 @@ def test_a_malformed_policy_is_a_clear_error_and_deletes_nothing(
     make_backup(store, "postgres", NOW - timedelta(days=40))
     make_backup(store, "postgres", NOW - timedelta(days=41))
     before = keys_under(store, "backups/")
-    config = json.loads(current_config_path().read_text())
+    config = read_config_document(current_config_path())
     for source in config["sources"]:
         source["retention"] = {"keep_daily": -2, "keep_fortnightly": 1}
     path = tmp_path / "bad-policy.json"
@@ -168,22 +168,25 @@ def test_a_malformed_policy_is_a_clear_error_and_deletes_nothing(
     reset_settings()
     reset_config()
     try:
-        # When pruned from the CLI (configured policy), and with a bad --keep flag
+        # When pruned from the CLI with that configured policy (one source, then all)
         code = main(["--no-env-file", "prune", "--source", "postgres"])
         err = capsys.readouterr().err
-        code_flags = main(["--no-env-file", "prune", "--source", "postgres", "--keep-daily", "-3"])
-        err_flags = capsys.readouterr().err
         code_all = main(["--no-env-file", "prune"])
         err_all = capsys.readouterr().err
     finally:
         monkeypatch.undo()
         reset_settings()
         reset_config()
-    # Then each run names the problem, exits 9 (retention), and nothing was deleted
-    assert code == code_flags == code_all == 9
-    assert "sources.postgres.retention: unknown retention keys keep_fortnightly" in err
+    # And with the suite's valid config but a bad --keep flag
+    code_flags = main(["--no-env-file", "prune", "--source", "postgres", "--keep-daily", "-3"])
+    err_flags = capsys.readouterr().err
+    # Then (issue 15) the config file is refused whole at start, each policy named by its place
+    # (exit 2, before any listing or deletion); a bad flag is a retention error (exit 9)
+    assert code == code_all == 2
+    assert "sources[0].retention: unknown retention rule keep_fortnightly" in err
+    assert err_all.count("unknown retention rule") == len(config["sources"])
+    assert code_flags == 9
     assert "--keep-* flags: keep_daily must be >= 0 (or -1 for unlimited), got -3" in err_flags
-    assert err_all.count("unknown retention keys") == len(config["sources"])
     assert keys_under(store, "backups/") == before
 
 

@@ -225,9 +225,11 @@ def test_a_failing_dataset_does_not_stop_the_others(published, devstack, monkeyp
     # Given a config whose first dataset reads a collection with an invalid schema keyword
     import json
 
-    from lastgood.core.config import default_config_path, reset_config
+    from lastgood.core.config import reset_config
 
-    config = json.loads(default_config_path().read_text())
+    from tests.helpers.config import suite_config_document
+
+    config = suite_config_document()
     config["datasets"][0]["schema"] = {"type": "object", "pattern": "x"}
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))

@@ -28,10 +28,10 @@ def test_the_shipped_default_config_is_valid():
 @pytest.mark.parametrize(
     "source,field",
     [
-        ({**PG, "engine": "oracle"}, "sources.0.engine"),
-        ({**PG, "rpo": "soon"}, "sources.0"),
-        ({**PG, "name": "Bad Name"}, "sources.0.name"),
-        ({**PG, "surprise": 1}, "sources.0.surprise"),
+        ({**PG, "engine": "oracle"}, "sources[0].engine"),
+        ({**PG, "rpo": "soon"}, "sources[0].rpo"),
+        ({**PG, "name": "Bad Name"}, "sources[0].name"),
+        ({**PG, "surprise": 1}, "sources[0].surprise"),
         ({"name": "kv", "engine": "upstash", "url_secret": "UPSTASH_REDIS_REST_URL"}, "token_secret"),
     ],
 )

@@ -30,7 +30,6 @@ PROMPT = {
 def bundled(tmp_path, monkeypatch):
     """An empty bundled folder the loader reads (LASTGOOD_BUNDLED_DIR); caches reset around the test."""
     monkeypatch.setenv("LASTGOOD_BUNDLED_DIR", str(tmp_path))
-    monkeypatch.delenv("LASTGOOD_CONFIG", raising=False)
     reset_settings()
     reset_config()
     loader.clear_cache()

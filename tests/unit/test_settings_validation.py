@@ -27,7 +27,7 @@ def test_a_required_setting_that_is_missing_names_its_variable():
 def test_an_invalid_config_file_names_the_field(tmp_path):
     bad = tmp_path / "c.json"
     bad.write_text(json.dumps({"datasets": [{"name": "x", "collection": "x", "min_count": 0}]}))
-    with pytest.raises(ConfigError, match=r"datasets\.0\.min_count"):
+    with pytest.raises(ConfigError, match=r"datasets\[0\]\.min_count"):
         load_config_file(bad)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config_file(tmp_path / "absent.json")

@@ -13,14 +13,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "bundle",
         help="refresh the bundled dataset copies (the loader's last layer) from last-good",
         description=(
-            "Copies last-good/data/<name>.json into the bundled folder (LASTGOOD_BUNDLED_DIR, default the "
-            "package's bundled/) when it is a valid, non-empty dataset; an empty or invalid last-good never "
+            "Copies last-good/data/<name>.json into the project's bundled folder (bundled_dir in "
+            "lastgood.toml, default bundled/ next to it; LASTGOOD_BUNDLED_DIR overrides it), which make build "
+            "ships, when it is a valid, non-empty dataset; an empty or invalid last-good never "
             "overwrites a bundled copy. Exit 0 when every dataset was updated or unchanged, 1 when any "
             "bundled copy had to be kept as it was."
         ),
     )
     parser.add_argument("--dataset", action="append", metavar="NAME", help="only this dataset (repeatable)")
-    parser.add_argument("--dir", type=Path, help="bundled folder to write (default: LASTGOOD_BUNDLED_DIR)")
+    parser.add_argument(
+        "--dir", type=Path, help="bundled folder to write (default: the project's bundled_dir)"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(func=run)
 

@@ -120,13 +120,18 @@ def get_secret(name: str, required: bool = True) -> str | None:
 
     Order: the plain variable `name` (local override) → `<name>_SECRET_ARN`
     (Secrets Manager, cached by Powertools) → `<name>_SSM_PARAM` (SSM
-    SecureString). The value itself is never logged.
+    SecureString). A `name` that is itself a Secrets Manager ARN, an SSM parameter
+    ARN or an SSM `/path` is read from there directly. The value itself is never logged.
     """
-    plain = os.environ.get(name)
-    if plain:
-        return plain
-    arn = os.environ.get(f"{name}_SECRET_ARN")
-    param = os.environ.get(f"{name}_SSM_PARAM")
+    if name.startswith(("arn:", "/")):  # the config file names where it lives (config_model.secret_kind)
+        arn = name if ":secretsmanager:" in name else None
+        param = None if arn else name
+    else:
+        plain = os.environ.get(name)
+        if plain:
+            return plain
+        arn = os.environ.get(f"{name}_SECRET_ARN")
+        param = os.environ.get(f"{name}_SSM_PARAM")
     if arn or param:
         from aws_lambda_powertools.utilities import parameters
 

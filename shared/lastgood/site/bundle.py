@@ -1,10 +1,10 @@
 """`lastgood bundle`: refresh the bundled dataset copies from last-good.
 
 The bundled copies are the loader's last layer — seed 000's "immutable backup
-committed to git": `shared/lastgood/bundled/<name>.json` (or
-`LASTGOOD_BUNDLED_DIR`) holds the exact bytes of `last-good/data/<name>.json`
-(the canonical JSON array), shipped inside the shared layer so every deploy
-carries data. `bundled/_bundle.json` records, per dataset, the SHA-256, count
+committed to git": the project's `bundled/<name>.json` (the folder is `bundled_dir` in
+lastgood.toml; `LASTGOOD_BUNDLED_DIR` overrides it) holds the exact bytes of
+`last-good/data/<name>.json` (the canonical JSON array); `make build` ships the folder in
+the shared layer so every deploy carries the user's data (never the demo's sample data). `bundled/_bundle.json` records, per dataset, the SHA-256, count
 and `generated_at` of the copy (the loader's age for it).
 
 A bundled file is replaced only by a last-good object that passes the

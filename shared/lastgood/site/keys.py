@@ -8,7 +8,7 @@ group — primary origin path `/live`, failover `/last-good`)::
     last-good/data/<name>.json      the last published good copy (failover origin, loader layer 2)
     history/<name>.json             counts accepted within the shrink window (not served)
 
-Bundled folder (`LASTGOOD_BUNDLED_DIR`, default the package's `bundled/`)::
+Bundled folder (`lastgood.core.config.bundled_folder`: the project's `bundled/`, shipped in the layer)::
 
     <name>.json                     the bytes of last-good/data/<name>.json
     _bundle.json                    per dataset: sha256, count, generated_at

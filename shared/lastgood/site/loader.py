@@ -9,8 +9,9 @@ Chain (configurable per call, default `DEFAULT_CHAIN`):
 - `live`      — `live/data/<name>.json` in `SITE_BUCKET`;
 - `last-good` — `last-good/data/<name>.json`;
 - `mongodb`   — the dataset's query, with the fail-fast pool policy of seed 000;
-- `bundled`   — `<name>.json` shipped inside the deployment (`LASTGOOD_BUNDLED_DIR`,
-                default the package's `bundled/`), refreshed by `lastgood bundle`.
+- `bundled`   — `<name>.json` shipped inside the deployment (`LASTGOOD_BUNDLED_DIR`, else
+                the layer's copy, else the project folder `bundled_dir` of lastgood.toml),
+                refreshed by `lastgood bundle`.
 
 The loader reads S3 directly (the fast client: 1 s connect, 2 s read, one
 attempt — a slow bucket costs seconds, never a retry storm). Browsers read the
@@ -50,7 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lastgood.core.config import DatasetConfig, get_config
+from lastgood.core.config import DatasetConfig, LastgoodConfig, bundled_folder, get_config
 from lastgood.core.errors import ConfigError, DataUnavailable
 from lastgood.core.observability import emit_metrics, logger
 from lastgood.core.redact import redact_text
@@ -100,10 +101,16 @@ def clear_cache() -> None:
 
 
 def bundled_dir() -> Path:
-    from lastgood.core.settings import get_settings, package_dir
+    """`LASTGOOD_BUNDLED_DIR`, else the layer's copy, else the project's `bundled_dir` folder."""
+    return bundled_folder()
 
-    configured = get_settings().bundled_dir
-    return Path(configured) if configured else package_dir() / "bundled"
+
+def missing_bundled_copies(folder: Path | None = None, config: LastgoodConfig | None = None) -> list[str]:
+    """The configured datasets without a bundled copy (first deploy: run `lastgood bundle`);
+    `config check` warns about them, health may report them."""
+    where = folder or bundled_dir()
+    datasets = (config or get_config()).datasets
+    return [ds.name for ds in datasets if not (where / bundled_name(ds.name)).is_file()]
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -1,0 +1,282 @@
+"""The config file's typed model: datasets to publish, sources to back up (no I/O).
+
+Every field is checked here, so `lastgood config check` and every function start refuse the
+same files: schedules are EventBridge Scheduler expressions (`lastgood.core.schedule`),
+secrets are named in a form lastgood can resolve (`secret_kind`), a retention policy keeps
+something, a collection name is a MongoDB one. Loading, locating and line-precise messages:
+`lastgood.core.config`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lastgood.core.errors import ConfigError, RetentionError
+from lastgood.core.pg_dump_args import check_pg_dump_args
+from lastgood.core.schedule import check_schedule
+from lastgood.core.within import Within
+
+_DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+
+
+def parse_duration_seconds(text: str) -> int:
+    """Parse `5m`, `1h`, `24h`, `7d`, `1d12h` into seconds (rejects empty/zero/garbage)."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or not match or not any(match.groupdict().values()):
+        raise ValueError(f"expected a duration like '5m', '1h', '7d', got {text!r}")
+    parts = {k: int(v or 0) for k, v in match.groupdict().items()}
+    seconds = parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {text!r}")
+    return seconds
+
+
+# Where a secret lives: an environment variable name (resolved as NAME, NAME_SECRET_ARN or
+# NAME_SSM_PARAM by lastgood.core.settings.get_secret), a Secrets Manager ARN, or an SSM
+# parameter (its `/hierarchical/name` or ARN).
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRETS_MANAGER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
+)
+_SSM_ARN = re.compile(r"^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9/_.-]+$")
+_SSM_NAME = re.compile(r"^/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$")
+SecretKind = Literal["env", "secretsmanager", "ssm"]
+
+
+def secret_kind(ref: str) -> SecretKind:
+    """`env` (a variable name), `secretsmanager` (an ARN) or `ssm` (a name or ARN); else ValueError."""
+    if _ENV_NAME.match(ref):
+        return "env"
+    if _SECRETS_MANAGER_ARN.match(ref):
+        return "secretsmanager"
+    if _SSM_ARN.match(ref) or _SSM_NAME.match(ref):
+        return "ssm"
+    raise ValueError(
+        f"{ref!r} does not name a secret: expected an environment variable name (DATABASE_URL), "
+        "a Secrets Manager ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>) or an SSM "
+        "parameter (/path/name or its arn:aws:ssm:… ARN)"
+    )
+
+
+# The keys of lastgood.backups.retention.RetentionPolicy (a unit test holds them equal).
+RETENTION_COUNT_RULES = (
+    "keep_last",
+    "keep_hourly",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+)
+RETENTION_WINDOW_RULES = (
+    "keep_within",
+    "keep_within_hourly",
+    "keep_within_daily",
+    "keep_within_weekly",
+    "keep_within_monthly",
+    "keep_within_yearly",
+)
+
+
+def check_retention(raw: dict[str, Any]) -> None:
+    """A policy prune can apply and that keeps something; ValueError naming the rule otherwise."""
+    known = (*RETENTION_COUNT_RULES, *RETENTION_WINDOW_RULES)
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ValueError(f"unknown retention rule {', '.join(unknown)}; known: {', '.join(known)}")
+    keeps = False
+    for key in RETENTION_COUNT_RULES:
+        value = raw.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+            raise ValueError(f"{key} must be a whole number >= 0 (or -1 for unlimited), got {value!r}")
+        keeps = keeps or value != 0
+    for key in RETENTION_WINDOW_RULES:
+        if key not in raw:
+            continue
+        value = raw[key]
+        if not isinstance(value, str):
+            raise ValueError(f"{key} must be a duration such as 2d, 36h, 1y6m; got {value!r}")
+        try:
+            Within.parse(value, key)
+        except RetentionError as exc:
+            raise ValueError(str(exc)) from None
+        keeps = True
+    if not keeps:
+        raise ValueError(
+            "this retention policy keeps nothing (every rule is 0 or missing): prune would refuse it; "
+            "keep at least one backup (e.g. keep_daily = 7), or leave retention out to keep every backup"
+        )
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(_Strict):
+    """A dataset regenerated to static JSON and read by the fallback loader."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    collection: str
+    filter: dict[str, Any] = Field(default_factory=dict)
+    projection: dict[str, Any] | None = None
+    sort: list[tuple[str, Literal[1, -1]]] = Field(default_factory=list)
+    min_count: int = Field(1, ge=1)
+    max_shrink: float = Field(0.5, gt=0, le=1)
+    # max_shrink is measured against the largest count published within this window.
+    shrink_window: str = "7d"
+    item_schema: dict[str, Any] | None = Field(None, alias="schema")
+    freshness: str = "2h"
+
+    @field_validator("collection")
+    @classmethod
+    def _check_collection(cls, value: str) -> str:
+        # Whether the collection exists is the database's to say: health and regenerate report it.
+        if not value.strip() or value != value.strip():
+            raise ValueError(
+                "a dataset needs the name of its MongoDB collection (not empty, no leading/trailing "
+                "spaces); whether it exists is reported by health and regenerate"
+            )
+        if "$" in value or "\x00" in value or value.startswith("system."):
+            raise ValueError(f"{value!r} is not a MongoDB collection name (no '$', no 'system.' prefix)")
+        return value
+
+    @field_validator("freshness", "shrink_window")
+    @classmethod
+    def _check_freshness(cls, value: str) -> str:
+        parse_duration_seconds(value)
+        return value
+
+    @property
+    def shrink_window_seconds(self) -> int:
+        return parse_duration_seconds(self.shrink_window)
+
+    @property
+    def freshness_seconds(self) -> int:
+        return parse_duration_seconds(self.freshness)
+
+
+# Seed 003: RPO/RTO per data category.
+CATEGORY_OBJECTIVES: dict[str, tuple[str, str]] = {
+    "critical": ("5m", "1h"),
+    "user_data": ("1h", "4h"),
+    "operational": ("24h", "8h"),
+    "auxiliary": ("24h", "12h"),
+}
+SECRET_FIELDS = ("url_secret", "token_secret", "scratch_url_secret", "scratch_token_secret")
+
+
+class SourceConfig(_Strict):
+    """A database backed up on a schedule."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    engine: Literal["postgres", "mongodb", "upstash", "redis"]
+    # Where the connection URL lives (see `secret_kind`; a variable name becomes
+    # <NAME>_SECRET_ARN / <NAME>_SSM_PARAM in AWS).
+    url_secret: str = Field(min_length=1)
+    # Upstash only: the secret holding the REST token.
+    token_secret: str | None = None
+    category: Literal["critical", "user_data", "operational", "auxiliary"] = "user_data"
+    rpo: str | None = None
+    rto: str | None = None
+    schedule: str = "rate(1 hour)"
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    pg_dump_args: list[str] = Field(default_factory=list)
+    database: str | None = None
+    retention: dict[str, Any] = Field(default_factory=dict)
+    scratch_url_secret: str | None = None
+    # The scratch target's own REST token (an https Upstash scratch); never the source's token_secret.
+    scratch_token_secret: str | None = None
+    client_side_encryption: bool = False
+    storage_budget_bytes: int | None = Field(None, gt=0)
+    # A backup whose record count / size is below this share of the median of the source's
+    # recent good backups is committed as `suspect` (0 turns the check off; an empty dump — no
+    # tables, collections or keys — is always suspect). See lastgood.backups.suspect.
+    suspect_min_count_ratio: float = Field(0.5, ge=0, lt=1)
+    suspect_min_size_ratio: float = Field(0.5, ge=0, lt=1)
+
+    @field_validator("rpo", "rto")
+    @classmethod
+    def _check_objective(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration_seconds(value)
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        check_schedule(value)
+        return value
+
+    @field_validator(*SECRET_FIELDS)
+    @classmethod
+    def _check_secret(cls, value: str | None) -> str | None:
+        if value is not None:
+            secret_kind(value)
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _check_retention(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_retention(value)  # runs only for a declared policy: leaving it out keeps every backup
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> SourceConfig:
+        if self.engine == "upstash" and not self.token_secret:
+            raise ValueError("an upstash source needs token_secret (the REST token's secret name)")
+        if self.pg_dump_args:
+            if self.engine != "postgres":
+                raise ValueError(f"pg_dump_args is for postgres sources, not {self.engine}")
+            try:  # pg_dump's own option grammar against the allow-list (lastgood.core.pg_dump_args)
+                check_pg_dump_args(self.pg_dump_args)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def rpo_seconds(self) -> int:
+        return parse_duration_seconds(self.rpo or CATEGORY_OBJECTIVES[self.category][0])
+
+    @property
+    def rto_seconds(self) -> int:
+        return parse_duration_seconds(self.rto or CATEGORY_OBJECTIVES[self.category][1])
+
+    def secrets(self) -> list[tuple[str, str]]:
+        """(field, secret reference) of every secret this source names."""
+        return [(f, str(getattr(self, f))) for f in SECRET_FIELDS if getattr(self, f)]
+
+
+class LastgoodConfig(_Strict):
+    # The project folder holding the bundled dataset copies (`lastgood bundle` writes them, the
+    # build ships them), relative to the config file.
+    bundled_dir: str = Field("bundled", min_length=1)
+    datasets: list[DatasetConfig] = Field(default_factory=list)
+    sources: list[SourceConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> LastgoodConfig:
+        for kind, names in (
+            ("dataset", [d.name for d in self.datasets]),
+            ("source", [s.name for s in self.sources]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {kind} names: {', '.join(dupes)}")
+        return self
+
+    def dataset(self, name: str) -> DatasetConfig:
+        for ds in self.datasets:
+            if ds.name == name:
+                return ds
+        valid = ", ".join(d.name for d in self.datasets) or "(none)"
+        raise ConfigError(f"unknown dataset {name!r}; configured datasets: {valid}")
+
+    def source(self, name: str) -> SourceConfig:
+        for src in self.sources:
+            if src.name == name:
+                return src
+        valid = ", ".join(s.name for s in self.sources) or "(none)"
+        raise ConfigError(f"unknown source {name!r}; configured sources: {valid}")
