@@ -116,13 +116,20 @@ def get_secret(name: str, required: bool = True) -> str | None:
 
     Order: the plain variable `name` (local override) → `<name>_SECRET_ARN`
     (Secrets Manager, cached by Powertools) → `<name>_SSM_PARAM` (SSM
-    SecureString). The value itself is never logged.
+    SecureString) → in a deployment (`LASTGOOD_SECRETS_PREFIX` set), the declared
+    source's secret `<prefix><source>/<role>` (lastgood.core.secret_ids). The value
+    itself is never logged.
     """
     plain = os.environ.get(name)
     if plain:
         return plain
     arn = os.environ.get(f"{name}_SECRET_ARN")
     param = os.environ.get(f"{name}_SSM_PARAM")
+    prefix = os.environ.get("LASTGOOD_SECRETS_PREFIX")
+    if not (arn or param) and prefix:  # a deployment: the declared source's secret by convention
+        from lastgood.core.secret_ids import secret_id
+
+        arn = secret_id(name, prefix)
     if arn or param:
         from aws_lambda_powertools.utilities import parameters
 
@@ -138,7 +145,8 @@ def get_secret(name: str, required: bool = True) -> str | None:
             raise ConfigError(f"secret for {name} is empty")
         return text
     if required:
-        raise ConfigError(f"{name} is not set (nor {name}_SECRET_ARN / {name}_SSM_PARAM)")
+        where = f"; no declared source names it under {prefix}" if prefix else ""
+        raise ConfigError(f"{name} is not set (nor {name}_SECRET_ARN / {name}_SSM_PARAM){where}")
     return None
 
 
