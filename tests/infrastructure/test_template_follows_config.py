@@ -267,3 +267,12 @@ def test_sources_whose_logical_ids_would_collide_are_refused(tmp_path: Path) -> 
     # Then the derivation refuses, naming both
     with pytest.raises(ConfigError, match=r"'app-db' and 'app_db'"):
         derive_template.derive(load_config_file(config))
+
+
+def test_local_invoke_keeps_the_local_config_not_the_layer_path() -> None:
+    # Given template.yaml's LASTGOOD_CONFIG (/opt/lastgood/…, exists only in Lambda)
+    from lastgood.cli.invoker import functions, load_template
+
+    specs = functions(load_template(ROOT / "template.yaml"), ROOT / "template.yaml")
+    # When `lastgood invoke` applies a function's environment / Then the layer path is not applied
+    assert specs and all("LASTGOOD_CONFIG" not in spec.environment for spec in specs.values())
