@@ -69,9 +69,18 @@ pytest: install ## unit, integration, e2e and infrastructure tests (starts its o
 
 test: lint typecheck cfn-lint pytest ## everything CI runs
 
-build: install install-sam ## sam validate --lint + sam build (python3.13 put first on PATH)
-	SAM_CLI_TELEMETRY=0 $(SAMVENV)/bin/sam validate --lint
-	PATH="$(dir $(PYTHON313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAMVENV)/bin/sam build
+# The config being deployed: LASTGOOD_CONFIG, else the default path (lastgood.core.config).
+CONFIG ?= $(shell $(PY) scripts/derive_template.py --print-path 2>/dev/null)
+# Validates the config first (a broken file fails the build, naming the line).
+CONFIG_CHECK ?= $(BIN)/lastgood --no-env-file config check "$(CONFIG)"
+BUILT_TEMPLATE := build/template.json
+
+build: install install-sam ## validate the config, derive the template from it, stage the layer, sam validate + build
+	$(CONFIG_CHECK)
+	$(PY) scripts/derive_template.py --config "$(CONFIG)" --out $(BUILT_TEMPLATE)
+	$(MAKE) -s -C layers/shared stage CONFIG="$(abspath $(CONFIG))" STAGE_DIR="$(CURDIR)/build/layer/shared"
+	SAM_CLI_TELEMETRY=0 $(SAMVENV)/bin/sam validate --lint --config-file "$(CURDIR)/samconfig.toml" --template-file $(BUILT_TEMPLATE)
+	PATH="$(dir $(PYTHON313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAMVENV)/bin/sam build --config-file "$(CURDIR)/samconfig.toml" --template-file $(BUILT_TEMPLATE)
 
 invoke: install ## run a function locally: make invoke FUNCTION=health EVENT=events/health-api.json
 	$(BIN)/lastgood invoke $(FUNCTION) --event $(EVENT)

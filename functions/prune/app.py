@@ -1,7 +1,8 @@
 """Prune handler: daily EventBridge Scheduler run.
 
 Event: `{"dry_run": false}` (every configured source) or `{"source": "postgres", "dry_run": true}`.
-Every source is attempted; afterwards, if any failed (refused plan, partial delete), the
+Every source is attempted; a run over every configured source also emits their total
+`BackupStorageBytes` (dimension service only) for the storage budget. Afterwards, if any failed (refused plan, partial delete), the
 handler raises naming them so the on-failure destination and the Errors alarm fire.
 """
 
@@ -14,7 +15,7 @@ from lastgood.backups.prune import prune_source
 from lastgood.core.config import get_config
 from lastgood.core.errors import LastgoodError
 from lastgood.core.events import PruneInput, parse_input
-from lastgood.core.observability import logger, metrics, tracer
+from lastgood.core.observability import emit_metrics, logger, metrics, tracer
 
 
 def parse_event(event: Any) -> tuple[list[str], bool]:
@@ -35,6 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     names, dry_run = parse_event(event)
     results: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    total_bytes = 0
     for name in names:
         try:
             result = prune_source(name, dry_run=dry_run)
@@ -43,6 +45,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             results[name] = {"error": errors[name]}
             logger.exception("prune failed", extra={"source": name})
             continue
+        total_bytes += max(0, result.storage_bytes)
         results[name] = {
             "dry_run": dry_run,
             "kept": len(result.plan.keep),
@@ -52,6 +55,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "deleted_keys": result.deleted_keys,
             "audit_key": result.audit_key,
         }
+    if len(names) == len(get_config().sources):
+        # The storage budget: every declared source's bytes (StorageBudgetAlarm, docs/metrics.md);
+        # a source whose listing failed is missing from it, and its failure raises below.
+        emit_metrics({"BackupStorageBytes": ("Bytes", total_bytes)})
     if errors:
         raise LastgoodError(f"prune failed for {', '.join(sorted(errors))}: {errors}")
     return {"sources": results}

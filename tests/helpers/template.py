@@ -2,10 +2,14 @@
 
 cfn-lint's decoder understands the short CloudFormation tags (`!Ref`, `!Sub`, `!If`…) and
 turns them into their long form (`{"Ref": ...}`), so assertions read like the template.
+`template()` is the template as CloudFormation sees it after AWS::LanguageExtensions: the
+`Fn::ForEach` loops expanded and `Fn::FindInMap` over literal keys resolved (`expand`), so a
+per-source resource is asserted by its logical id (`BackupLateAlarmPostgres`).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from collections.abc import Iterator
@@ -18,19 +22,121 @@ METRICS_DOC = ROOT / "docs" / "metrics.md"
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
-SOURCES = ("postgres", "mongodb", "upstash")
+SOURCES = ("postgres", "mongodb", "upstash")  # the packaged demo config's sources
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A template file (YAML with short tags, or JSON) as plain long-form data."""
+    import json
+
+    from cfnlint.decode import cfn_json, cfn_yaml
+
+    loader = cfn_json if path.suffix == ".json" else cfn_yaml
+    data: dict[str, Any] = json.loads(json.dumps(loader.load(str(path))))
+    return data
 
 
 @functools.cache
 def _load() -> dict[str, Any]:
-    from cfnlint.decode import cfn_yaml
+    return load(TEMPLATE_PATH)
 
-    data: dict[str, Any] = cfn_yaml.load(str(TEMPLATE_PATH))
-    return data
+
+@functools.cache
+def _expanded() -> dict[str, Any]:
+    return expand(_load())
+
+
+def raw_template() -> dict[str, Any]:
+    """template.yaml as written (loops not expanded)."""
+    return _load()
 
 
 def template() -> dict[str, Any]:
-    return _load()
+    return _expanded()
+
+
+def _substitute(node: Any, identifier: str, value: str) -> Any:
+    """One Fn::ForEach iteration: `${id}` / `&{id}` in keys and strings, `Ref: id` → value."""
+    alnum = re.sub(r"[^A-Za-z0-9]", "", value)
+    if isinstance(node, str):
+        return node.replace("${" + identifier + "}", value).replace("&{" + identifier + "}", alnum)
+    if isinstance(node, list):
+        return [_substitute(child, identifier, value) for child in node]
+    if isinstance(node, dict):
+        if node == {"Ref": identifier}:
+            return value
+        return {
+            _substitute(key, identifier, value): _substitute(child, identifier, value)
+            for key, child in node.items()
+        }
+    return node
+
+
+def _expand_loops(section: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        if key.startswith("Fn::ForEach::"):
+            identifier, collection, fragment = value
+            assert isinstance(collection, list), f"{key}: collection must be a literal list here"
+            for item in collection:
+                out.update(_expand_loops(_substitute(copy.deepcopy(fragment), identifier, item)))
+        else:
+            assert key not in out, f"duplicate key {key} after expanding Fn::ForEach"
+            out[key] = value
+    return out
+
+
+def _resolve_find_in_map(node: Any, mappings: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_resolve_find_in_map(child, mappings) for child in node]
+    if isinstance(node, dict):
+        resolved = {k: _resolve_find_in_map(v, mappings) for k, v in node.items()}
+        args = resolved.get("Fn::FindInMap")
+        if len(resolved) == 1 and isinstance(args, list) and all(isinstance(a, str) for a in args[:3]):
+            name, top, second = args[:3]
+            return mappings[name][top][second]
+        return resolved
+    return node
+
+
+def expand(data: dict[str, Any]) -> dict[str, Any]:
+    """The AWS::LanguageExtensions subset template.yaml uses, as CloudFormation applies it."""
+    out = copy.deepcopy(data)
+    for section in ("Conditions", "Resources", "Outputs"):
+        if section in out:
+            out[section] = _expand_loops(out[section])
+    mappings = out.get("Mappings", {})
+    for section in ("Resources", "Outputs", "Conditions"):
+        if section in out:
+            out[section] = _resolve_find_in_map(out[section], mappings)
+    return out
+
+
+def schedules(template_data: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Logical id → properties of every AWS::Scheduler::Schedule."""
+    data = template_data or template()
+    return {
+        k: v["Properties"] for k, v in data["Resources"].items() if v["Type"] == "AWS::Scheduler::Schedule"
+    }
+
+
+def schedule_input(properties: dict[str, Any]) -> dict[str, Any]:
+    """The JSON a schedule sends, with its `!Sub` variables filled in."""
+    import json
+
+    body = properties["Target"]["Input"]
+    if isinstance(body, dict) and "Fn::Sub" in body:
+        text, variables = body["Fn::Sub"]
+        for name, value in variables.items():
+            text = text.replace("${" + name + "}", value)
+        body = text
+    parsed: dict[str, Any] = json.loads(body)
+    return parsed
+
+
+def target_function(properties: dict[str, Any]) -> str | None:
+    found = getatt(properties["Target"]["Arn"])
+    return found[0] if found else None
 
 
 def resources(type_: str | None = None) -> dict[str, dict[str, Any]]:

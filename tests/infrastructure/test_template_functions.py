@@ -17,7 +17,10 @@ from tests.helpers.template import (
     props,
     ref,
     resource,
+    schedule_input,
+    schedules,
     sub_text,
+    target_function,
     template,
 )
 
@@ -33,11 +36,12 @@ EXPECTED_FUNCTIONS = {
 SCHEDULED = {
     "HealthFunction": {"HealthSchedule"},
     "RegenerateFunction": {"RegenerateSchedule"},
-    "BackupFunction": {"BackupPostgresSchedule", "BackupMongoSchedule", "BackupUpstashSchedule"},
     "PruneFunction": {"PruneSchedule"},
-    "VerifyFunction": {"VerifySchedule"},
     "SummaryFunction": {"SummarySchedule"},
 }
+# backup and verify run per declared source: AWS::Scheduler::Schedule resources in the
+# per-source loop (tests/infrastructure/test_template_follows_config.py holds them to the config)
+PER_SOURCE_SCHEDULED = {"BackupFunction", "VerifyFunction"}
 ALL_FUNCTIONS = pytest.mark.parametrize("logical_id", sorted(EXPECTED_FUNCTIONS))
 
 
@@ -105,33 +109,77 @@ def test_scheduled_functions_use_scheduler_with_parameterized_expressions(logica
         assert ref(properties["State"]) == "SchedulesState"
 
 
+@pytest.mark.parametrize("logical_id", sorted(schedules()))
+def test_per_source_schedules_use_scheduler_with_a_dead_letter_queue_and_retries(logical_id: str) -> None:
+    # Given a per-source schedule / Then it invokes backup or verify through the scheduler role,
+    # with retries, the dead-letter queue and the shared on/off switch
+    properties = schedules()[logical_id]
+    target = properties["Target"]
+    assert target_function(properties) in PER_SOURCE_SCHEDULED
+    assert getatt(target["RoleArn"]) == ("SchedulerRole", "Arn")
+    assert getatt(target["DeadLetterConfig"]["Arn"]) == ("ScheduleDeadLetterQueue", "Arn")
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert ref(properties["State"]) == "SchedulesState"
+    assert properties["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule_input(properties)["slot"] == "<aws.scheduler.scheduled-time>"
+    assert not events(target_function(properties) or "", "ScheduleV2"), "one mechanism per function"
+
+
+def test_scheduler_role_may_invoke_only_backup_and_verify() -> None:
+    # Given the role the per-source schedules assume / Then it invokes exactly those two functions
+    statements = props("SchedulerRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    (invoke,) = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
+    assert {getatt(r) for r in invoke["Resource"]} == {("BackupFunction", "Arn"), ("VerifyFunction", "Arn")}
+    trust = props("SchedulerRole")["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+
+
 def test_schedule_parameters_have_the_documented_defaults() -> None:
     # Given the schedule parameters / Then their defaults are the product's cadence
+    # (each source's backup schedule is its config `schedule`, not a parameter)
     from tests.helpers.template import template
 
     parameters = template()["Parameters"]
     assert parameters["RegenerateSchedule"]["Default"] == "rate(1 hour)"
-    assert parameters["BackupPostgresSchedule"]["Default"] == "rate(1 hour)"
-    assert parameters["BackupMongoSchedule"]["Default"] == "rate(1 hour)"
-    assert parameters["BackupUpstashSchedule"]["Default"] == "rate(1 day)"
     assert parameters["PruneSchedule"]["Default"] == "rate(1 day)"
     assert parameters["VerifySchedule"]["Default"] == "rate(7 days)"
     assert parameters["HealthSchedule"]["Default"] == "rate(5 minutes)"
     assert parameters["SummarySchedule"]["Default"].startswith("cron(")
 
 
+def per_source_inputs(function: str) -> list[dict[str, object]]:
+    return [schedule_input(p) for p in schedules().values() if target_function(p) == function]
+
+
 def test_backup_has_one_schedule_per_source_carrying_the_slot() -> None:
     # Given the backup schedules / Then each names one source and the slot the Scheduler fills in
-    inputs = [json.loads(e["Properties"]["Input"]) for e in events("BackupFunction", "ScheduleV2").values()]
-    assert sorted(i["source"] for i in inputs) == sorted(SOURCES)
+    inputs = per_source_inputs("BackupFunction")
+    assert sorted(str(i["source"]) for i in inputs) == sorted(SOURCES)
     assert all(i["slot"] == "<aws.scheduler.scheduled-time>" for i in inputs)
+
+
+def test_backup_cadence_is_the_configs_schedule() -> None:
+    # Given the demo config / Then each backup schedule's expression is the source's `schedule`
+    # (the same value the backup function derives its slot length from: one definition)
+    from lastgood.core.config import default_config_path, load_config_file
+
+    config = load_config_file(default_config_path())
+    cadence = {
+        str(schedule_input(p)["source"]): p["ScheduleExpression"]
+        for p in schedules().values()
+        if target_function(p) == "BackupFunction"
+    }
+    assert cadence == {s.name: s.schedule for s in config.sources}
 
 
 def test_verify_has_one_weekly_drill_per_source() -> None:
     # Given the verify schedules / Then every source gets a drill of its latest backup
-    inputs = [json.loads(e["Properties"]["Input"]) for e in events("VerifyFunction", "ScheduleV2").values()]
-    assert sorted(i["source"] for i in inputs) == sorted(SOURCES)
+    inputs = per_source_inputs("VerifyFunction")
+    assert sorted(str(i["source"]) for i in inputs) == sorted(SOURCES)
     assert all(i["latest"] is True for i in inputs)
+    assert {ref(p["ScheduleExpression"]) for p in schedules().values() if "latest" in schedule_input(p)} == {
+        "VerifySchedule"
+    }
 
 
 def test_schedule_inputs_match_the_sample_events() -> None:
@@ -226,13 +274,14 @@ def test_globals_set_powertools_and_the_shared_environment() -> None:
         "SITE_BUCKET",
         "KMS_KEY_ID",
         "ALERT_TOPIC_ARN",
-        "MONGODB_URI_SECRET_ARN",
-        "DATABASE_URL_SECRET_ARN",
-        "UPSTASH_REDIS_REST_URL",
-        "UPSTASH_REDIS_REST_TOKEN_SECRET_ARN",
         "ADMIN_KEY_SECRET_ARN",
+        "LASTGOOD_CONFIG",
+        "LASTGOOD_SECRETS_PREFIX",
     ):
         assert name in variables, name
+    # no variable names a source: their secrets are found by the declared-source convention
+    assert not [n for n in variables if n.startswith(("MONGODB_URI", "DATABASE_URL", "UPSTASH", "SCRATCH"))]
+    assert variables["LASTGOOD_SECRETS_PREFIX"] == {"Fn::Sub": "${AWS::StackName}/"}
 
 
 def test_notifier_exists_only_with_a_slack_secret_and_listens_to_the_alert_topic() -> None:

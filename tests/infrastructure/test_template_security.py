@@ -15,6 +15,7 @@ from tests.helpers.template import (
     props,
     ref,
     resource,
+    sub_text,
     template,
     walk,
 )
@@ -84,27 +85,56 @@ def test_verify_can_add_a_verification_record_but_not_overwrite_backup_objects()
     assert writes == {"${BackupBucket.Arn}/backups/*/verification.json", "${BackupBucket.Arn}/audit/*"}
 
 
-def test_secrets_are_read_only_by_the_functions_that_need_them() -> None:
-    # Given the secrets / Then each function may read exactly the ones its job needs
-    def readable(logical_id: str) -> set[str]:
-        return {
-            ref(arguments["SecretArn"]) or ""
-            for name, arguments in policy_templates(logical_id)
-            if name == "AWSSecretsManagerGetSecretValuePolicy"
-        }
+SECRETS_ARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}"
 
-    sources = {"MongoDbUriSecretArn", "DatabaseUrlSecretArn", "UpstashTokenSecretArn"}
-    assert readable("HealthFunction") == sources | {"AdminKeySecret"}
-    assert readable("BackupFunction") == sources
-    assert readable("RegenerateFunction") == {"MongoDbUriSecretArn"}
-    assert readable("PruneFunction") == set()
-    assert readable("SummaryFunction") == set()
-    assert readable("NotifierFunction") == {"SlackWebhookSecretArn"}
-    assert readable("VerifyFunction") == {
-        "ScratchDatabaseUrlSecretArn",
-        "ScratchMongoDbUriSecretArn",
-        "ScratchRedisUrlSecretArn",
+
+def readable_secrets(logical_id: str) -> set[str]:
+    """What a function may read: SAM secret policy templates (by Ref) and inline grants (by ARN)."""
+    found = {
+        ref(arguments["SecretArn"]) or ""
+        for name, arguments in policy_templates(logical_id)
+        if name == "AWSSecretsManagerGetSecretValuePolicy"
     }
+    for statement in inline_statements(logical_id):
+        if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
+            for target in as_list(statement["Resource"]):
+                text = ref(target) or sub_text(target) or str(target)
+                found.add(text.replace(SECRETS_ARN, "<stack>"))
+    return found
+
+
+def test_secrets_are_read_only_by_the_functions_that_need_them() -> None:
+    # Given the declared sources' secrets at <stack>/<source>/<role> (lastgood.core.secret_ids)
+    # Then each function may read exactly the roles its job needs, scoped to the stack's prefix
+    sources = {"<stack>/*/url-??????", "<stack>/*/token-??????"}
+    assert readable_secrets("HealthFunction") == sources | {"AdminKeySecret"}
+    assert readable_secrets("BackupFunction") == sources
+    assert readable_secrets("RegenerateFunction") == {"<stack>/${Id}-??????"}
+    assert readable_secrets("PruneFunction") == set()
+    assert readable_secrets("SummaryFunction") == set()
+    assert readable_secrets("NotifierFunction") == {"SlackWebhookSecretArn"}
+    # verify (restore drills) reads the drill targets' secrets and never a source's own
+    assert readable_secrets("VerifyFunction") == {
+        "<stack>/*/scratch-url-??????",
+        "<stack>/*/scratch-token-??????",
+    }
+
+
+def test_the_role_wildcards_cannot_cross_roles() -> None:
+    # Given the IAM patterns / Then a source pattern never matches a drill target's name and back
+    import fnmatch
+
+    def matches(pattern: str, name: str) -> bool:
+        return fnmatch.fnmatchcase(name, pattern.replace("<stack>", "lastgood-dev"))
+
+    source_patterns = ["<stack>/*/url-??????", "<stack>/*/token-??????"]
+    drill_patterns = ["<stack>/*/scratch-url-??????", "<stack>/*/scratch-token-??????"]
+    for role, patterns in (("scratch-url", source_patterns), ("scratch-token", source_patterns)):
+        assert not any(matches(p, f"lastgood-dev/app-db/{role}-AbC123") for p in patterns), role
+    for role in ("url", "token"):
+        assert not any(matches(p, f"lastgood-dev/app-db/{role}-AbC123") for p in drill_patterns), role
+        assert any(matches(p, f"lastgood-dev/app-db/{role}-AbC123") for p in source_patterns), role
+        assert not any(matches(p, f"lastgood-prod/app-db/{role}-AbC123") for p in source_patterns), role
 
 
 def environment_variables() -> list[tuple[str, str, object]]:
@@ -117,9 +147,16 @@ def environment_variables() -> list[tuple[str, str, object]]:
     return found
 
 
+# Not a secret: where the declared sources' secrets live (`<stack>/`, a !Sub of the stack name).
+NOT_SECRETS = {"LASTGOOD_SECRETS_PREFIX"}
+
+
 def test_no_secret_value_is_inlined_in_the_environment() -> None:
     # Given every environment variable / Then secret-like ones carry only a reference to a secret
     for owner, name, value in environment_variables():
+        if name in NOT_SECRETS:
+            assert not isinstance(value, str), f"{owner}: {name} must be derived from the stack name"
+            continue
         if SECRET_WORDS.search(name):
             assert name.endswith(("_SECRET_ARN", "_SSM_PARAM")), f"{owner}: {name} holds a secret value"
             assert not isinstance(value, str), f"{owner}: {name} is a literal"

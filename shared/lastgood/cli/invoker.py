@@ -133,8 +133,12 @@ def functions(template: dict[str, Any], template_path: Path) -> dict[str, Functi
         if not isinstance(code_uri, str):
             continue
         env_vars = {**global_env, **(((props.get("Environment") or {}).get("Variables")) or {})}
+        # A path inside the layers (/opt/…, e.g. LASTGOOD_CONFIG) exists only in Lambda: locally
+        # the process's own setting (or the default config path) applies.
         environment = {
-            k: v for k, v in ((k, _resolve(v, parameters)) for k, v in env_vars.items()) if v is not None
+            k: v
+            for k, v in ((k, _resolve(v, parameters)) for k, v in env_vars.items())
+            if v is not None and not v.startswith("/opt/")
         }
         code_dir = (root / code_uri).resolve()
         name = code_dir.name

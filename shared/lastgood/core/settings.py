@@ -120,8 +120,10 @@ def get_secret(name: str, required: bool = True) -> str | None:
 
     Order: the plain variable `name` (local override) → `<name>_SECRET_ARN`
     (Secrets Manager, cached by Powertools) → `<name>_SSM_PARAM` (SSM
-    SecureString). A `name` that is itself a Secrets Manager ARN, an SSM parameter
-    ARN or an SSM `/path` is read from there directly. The value itself is never logged.
+    SecureString) → in a deployment (`LASTGOOD_SECRETS_PREFIX` set), the declared
+    source's secret `<prefix><source>/<role>` (lastgood.core.secret_ids). A `name` that is
+    itself a Secrets Manager ARN, an SSM parameter ARN or an SSM `/path` is read from there
+    directly. The value itself is never logged.
     """
     if name.startswith(("arn:", "/")):  # the config file names where it lives (config_model.secret_kind)
         arn = name if ":secretsmanager:" in name else None
@@ -132,6 +134,11 @@ def get_secret(name: str, required: bool = True) -> str | None:
             return plain
         arn = os.environ.get(f"{name}_SECRET_ARN")
         param = os.environ.get(f"{name}_SSM_PARAM")
+        prefix = os.environ.get("LASTGOOD_SECRETS_PREFIX")
+        if not (arn or param) and prefix:  # a deployment: the declared source's secret by convention
+            from lastgood.core.secret_ids import secret_id
+
+            arn = secret_id(name, prefix)
     if arn or param:
         from aws_lambda_powertools.utilities import parameters
 
@@ -147,7 +154,8 @@ def get_secret(name: str, required: bool = True) -> str | None:
             raise ConfigError(f"secret for {name} is empty")
         return text
     if required:
-        raise ConfigError(f"{name} is not set (nor {name}_SECRET_ARN / {name}_SSM_PARAM)")
+        where = f"; no declared source names it under {prefix}" if prefix else ""
+        raise ConfigError(f"{name} is not set (nor {name}_SECRET_ARN / {name}_SSM_PARAM){where}")
     return None
 
 
