@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from lastgood.cli import main
 from lastgood.core.aws import reset_clients
-from lastgood.core.config import default_config_path, reset_config
+from lastgood.core.config import reset_config
 from lastgood.core.settings import reset_settings
 from lastgood.monitoring import health
 
+from tests.helpers.config import suite_config_document
 from tests.helpers.events import load_event
 from tests.helpers.health import (
     blackhole_server,
@@ -43,7 +44,7 @@ def details_event(admin_key: str) -> dict[str, Any]:
 
 
 def config_with(tmp_path: Any, *sources: dict[str, Any]) -> str:
-    config = json.loads(default_config_path().read_text(encoding="utf-8"))
+    config = suite_config_document()
     config["sources"].extend(sources)
     path = tmp_path / "lastgood.json"
     path.write_text(json.dumps(config), encoding="utf-8")
