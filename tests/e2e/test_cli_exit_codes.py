@@ -178,3 +178,32 @@ def test_on_a_terminal_logs_are_human_lines_not_json(devstack):
     assert not [line for line in proc.stdout.splitlines() if line.lstrip().startswith('{"level"')], (
         proc.stdout
     )
+
+
+def test_a_long_backup_on_a_terminal_shows_progress_and_no_json_lines(devstack):
+    from tests.helpers.backup import drop_table, fill_random_table
+
+    # Given a source big enough that its backup takes a few seconds
+    url = os.environ["DATABASE_URL"]
+    fill_random_table(url, "progress_filler", 48)
+    try:
+        # When it is backed up on a pseudo-terminal
+        proc = subprocess.run(
+            [
+                "script",
+                "-qec",
+                f"{sys.executable} -m lastgood.cli --no-env-file backup --source postgres",
+                "/dev/null",
+            ],
+            capture_output=True,
+            text=True,
+            env=os.environ,
+            cwd=ROOT,
+            timeout=300,
+        )
+    finally:
+        drop_table(url, "progress_filler")
+    # Then a progress bar with bytes and rate was drawn, and no JSON log line printed
+    assert proc.returncode == 0, proc.stdout
+    assert "backup postgres" in proc.stdout and "B/s" in proc.stdout, proc.stdout[-2000:]
+    assert not [line for line in proc.stdout.splitlines() if line.lstrip().startswith('{"level"')]

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -83,6 +83,8 @@ class BackupStore:
         self._s3 = s3_client
         self.part_size = part_size
         self.max_inflight = max(1, max_inflight)
+        # Called with the byte count of every write a backup's engine makes (the CLI's progress).
+        self.on_bytes: Callable[[int], None] | None = None
 
     @classmethod
     def from_settings(cls) -> BackupStore:

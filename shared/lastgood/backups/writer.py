@@ -49,6 +49,7 @@ class _BackupObject:
         self, store: BackupStore, key: str, relpath: str, content_type: str, deadline: float | None = None
     ) -> None:
         self.deadline = deadline
+        self.on_bytes = store.on_bytes
         self.key = key
         self.relpath = relpath
         self.content_type = content_type
@@ -77,7 +78,10 @@ class _BackupObject:
         if self.deadline is not None and time.monotonic() > self.deadline:
             # Stop cleanly (abort, no manifest) before the platform kills the run mid-upload.
             raise BackupError(f"time limit reached while writing {self.relpath!r}; the backup was abandoned")
-        return self._upload.write(data)
+        written = self._upload.write(data)
+        if self.on_bytes is not None:
+            self.on_bytes(len(data))
+        return written
 
     @property
     def bytes_written(self) -> int:

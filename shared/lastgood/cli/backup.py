@@ -44,9 +44,22 @@ def run(args: argparse.Namespace) -> int:
 
     logs_to_stderr()
 
-    result = run_backup(
-        args.source, slot=args.slot, on_demand=args.slot is None, pin=args.pin, reason=args.reason
-    )
+    from lastgood.backups.store import BackupStore
+    from lastgood.cli.output import byte_progress
+
+    store = BackupStore.from_settings()
+    with byte_progress(
+        f"backup {args.source}", _expected_bytes(store, args.source), quiet=args.json
+    ) as on_bytes:
+        store.on_bytes = on_bytes
+        result = run_backup(
+            args.source,
+            slot=args.slot,
+            on_demand=args.slot is None,
+            pin=args.pin,
+            reason=args.reason,
+            store=store,
+        )
     if args.json:
         doc = result.manifest.to_dict() if result.manifest else result.as_dict()
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
@@ -64,3 +77,16 @@ def run(args: argparse.Namespace) -> int:
         )
         (sys.stderr if args.json else sys.stdout).write(warning + "\n")
     return 0
+
+
+def _expected_bytes(store: object, source: str) -> int | None:
+    """The previous backup's size: the progress bar's total (so it can show an ETA)."""
+    from lastgood.backups.store import BackupStore
+
+    if not isinstance(store, BackupStore):
+        return None
+    try:
+        newest = store.latest_backup(source)
+    except Exception:  # no estimate is fine: the bar shows bytes and rate without a total
+        return None
+    return newest.size if newest is not None and newest.size > 0 else None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from lastgood.core.errors import LastgoodError
@@ -81,6 +83,46 @@ def setup_logging(*, quiet: bool = False, debug: bool = False, human: bool | Non
     logger.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
     if debug:
         logging.getLogger("lastgood.cli").setLevel(logging.DEBUG)
+
+
+@contextmanager
+def byte_progress(
+    label: str, total: int | None, *, quiet: bool = False
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar (bytes, rate, ETA against `total`) on a terminal; nothing otherwise.
+
+    Yields the callback to feed with byte counts, or None when no bar is shown (not a TTY,
+    `--json`/`--quiet`, or tqdm not installed: `pip install 'lastgood[cli]'`).
+    """
+    from lastgood.core.observability import logger
+
+    if quiet or not sys.stderr.isatty() or logger.log_level > logging.INFO:
+        yield None
+        return
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        yield None
+        return
+    import shutil
+
+    # A terminal that reports no size (a bare pseudo-terminal) would make tqdm hide the bar.
+    columns, lines = shutil.get_terminal_size((100, 24))
+    bar = tqdm(
+        total=total,
+        desc=label,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        leave=False,
+        ncols=columns,
+        nrows=lines,
+    )
+    try:
+        yield bar.update
+    finally:
+        bar.close()
 
 
 def describe_failure(exc: BaseException) -> tuple[str, int] | None:
