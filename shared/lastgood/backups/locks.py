@@ -113,19 +113,9 @@ def acquire_slot_lock(
             return SlotLock(source, slot, key, False, holder={"state": "released"})
         raise
     if _lock_is_stale(store, source, holder, moment, lease):
-        try:
-            resp = store.s3.put_object(
-                Bucket=store.bucket,
-                Key=key,
-                Body=json.dumps(body).encode(),
-                ContentType="application/json",
-                IfMatch=etag,
-                **store.sse_args(),
-            )
-        except ClientError as exc:
-            if is_precondition_failed(exc) or is_not_found(exc):
-                return SlotLock(source, slot, key, False, holder=holder)
-            raise
+        resp = _replace(store, key, body, etag)
+        if resp is None:
+            return SlotLock(source, slot, key, False, holder=holder)
         logger.warning("took over a stale slot lock", extra={"lock": key, "stale_holder": holder})
         return SlotLock(source, slot, key, True, etag=str(resp.get("ETag", "")), holder=body, taken_over=True)
     return SlotLock(source, slot, key, False, holder=holder)
@@ -233,19 +223,9 @@ def acquire_prune_lock(
         fresh = False
     if fresh and holder.get("state") != "released":
         return dict(holder)
-    try:
-        resp = store.s3.put_object(
-            Bucket=store.bucket,
-            Key=key,
-            Body=json.dumps(body).encode(),
-            ContentType="application/json",
-            IfMatch=etag,
-            **store.sse_args(),
-        )
-    except ClientError as exc:
-        if is_precondition_failed(exc) or is_not_found(exc):
-            return dict(holder)
-        raise
+    resp = _replace(store, key, body, etag)
+    if resp is None:
+        return dict(holder)
     logger.warning("took over a stale prune lock", extra={"lock": key, "stale_holder": holder})
     return PruneLock(source, key, str(resp.get("ETag", "")), body)
 
@@ -264,3 +244,22 @@ def release_prune_lock(store: BackupStore, lock: PruneLock) -> None:
         )
     except (ClientError, BotoCoreError) as exc:  # taken over meanwhile, or an outage: the lease frees it
         logger.warning("could not release the prune lock", extra={"lock": lock.key, "error": str(exc)[:200]})
+
+
+def _replace(store: BackupStore, key: str, body: dict[str, Any], etag: str) -> dict[str, Any] | None:
+    """Overwrite a lock only if it is still the version read (`IfMatch`); None when another run
+    changed or removed it first (that run wins)."""
+    try:
+        resp: dict[str, Any] = store.s3.put_object(
+            Bucket=store.bucket,
+            Key=key,
+            Body=json.dumps(body).encode(),
+            ContentType="application/json",
+            IfMatch=etag,
+            **store.sse_args(),
+        )
+    except ClientError as exc:
+        if is_precondition_failed(exc) or is_not_found(exc):
+            return None
+        raise
+    return resp

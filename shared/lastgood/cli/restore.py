@@ -180,11 +180,7 @@ def run_restore(args: argparse.Namespace) -> int:
             f"restored {report.source}/{report.backup_id} into {report.target} in "
             f"{report.total_seconds:.2f}s (verify {report.verify_seconds:.2f}s + restore {report.restore_seconds:.2f}s)\n"
         )
-        for check in report.checks:
-            mark = "ok" if check.ok else "MISMATCH"
-            sys.stdout.write(
-                f"  {check.name:<40} manifest {check.expected:>8}  restored {check.restored!s:>8}  {mark}\n"
-            )
+        _print_checks(report.checks, indent=2)
         if report.safety_backup_id:
             sys.stdout.write(
                 f"what the target held is in the pinned safety backup {report.safety_backup_id}; "
@@ -272,11 +268,7 @@ def run_verify(args: argparse.Namespace) -> int:
                 f"time {d.total_seconds:.2f}s (verify {d.verify_seconds:.2f}s + restore {d.restore_seconds:.2f}s;"
                 f" RTO {rto}s: {within})\n"
             )
-            for check in d.checks:
-                mark = "ok" if check.ok else "MISMATCH"
-                sys.stdout.write(
-                    f"    {check.name:<38} manifest {check.expected:>8}  restored {check.restored!s:>8}  {mark}\n"
-                )
+            _print_checks(d.checks, indent=4)
         if result.drill_error:
             sys.stdout.write(f"  drill FAILED: {result.drill_error}\n")
     if not result.integrity_ok or any(s.kind != "suspect" for s in skipped):
@@ -329,3 +321,14 @@ def run_migrate(args: argparse.Namespace) -> int:
             f"migration failed (exit {outcome.exit_code}); NOT rolled back (backup {outcome.backup_id})\n"
         )
     return outcome.exit_code or 0
+
+
+def _print_checks(checks: list[Any], *, indent: int) -> None:
+    """One line per compared count: name, manifest, restored, ok/MISMATCH."""
+    width = 42 - indent
+    for check in checks:
+        mark = "ok" if check.ok else "MISMATCH"
+        sys.stdout.write(
+            f"{' ' * indent}{check.name:<{width}} manifest {check.expected:>8}  "
+            f"restored {check.restored!s:>8}  {mark}\n"
+        )
