@@ -207,3 +207,15 @@ def test_a_long_backup_on_a_terminal_shows_progress_and_no_json_lines(devstack):
     assert proc.returncode == 0, proc.stdout
     assert "backup postgres" in proc.stdout and "B/s" in proc.stdout, proc.stdout[-2000:]
     assert not [line for line in proc.stdout.splitlines() if line.lstrip().startswith('{"level"')]
+
+
+def test_pin_and_unpin_have_json_output(devstack):
+    backup_id = backup_now("upstash")
+    pinned = run_cli("pin", backup_id, "--reason", "before migration 9", "--json")
+    assert pinned.code == 0, pinned.err
+    doc = json.loads(pinned.out)
+    assert (
+        doc["backup_id"] == backup_id and doc["pinned"] is True and doc["pin_reason"] == "before migration 9"
+    )
+    unpinned = json.loads(run_cli("unpin", backup_id, "--json").out)
+    assert unpinned["pinned"] is False

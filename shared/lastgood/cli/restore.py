@@ -119,6 +119,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         q.add_argument("backup_id")
         if pinned:
             q.add_argument("--reason", required=True)
+        q.add_argument("--json", action="store_true", help="print the resulting pin state as JSON")
         q.set_defaults(func=run_pin, pinned=pinned)
 
     m = subparsers.add_parser(
@@ -281,6 +282,18 @@ def run_pin(args: argparse.Namespace) -> int:
 
     _logs_to_stderr()
     result = set_pinned(args.backup_id, args.pinned, reason=getattr(args, "reason", None))
+    if args.json:
+        _out(
+            {
+                "source": result.source,
+                "backup_id": result.backup_id,
+                "pinned": result.pinned,
+                "pin_reason": result.pin_reason,
+                "record_key": result.record_key,
+                "legal_hold": result.legal_hold,
+            }
+        )
+        return 0
     state = f"pinned ({result.pin_reason})" if result.pinned else "unpinned"
     hold = "; Object Lock legal hold " + ("set" if result.pinned else "released") if result.legal_hold else ""
     sys.stdout.write(f"{result.source}/{result.backup_id}: {state} (record {result.record_key}{hold})\n")
