@@ -82,12 +82,14 @@ class PruneResult:
     storage_bytes: int = 0
     audit_key: str | None = None
     unreadable: dict[str, str] = field(default_factory=dict)  # backup id → why its manifest is unreadable
+    refused: str | None = None  # dry run: why the real run would be refused (without --force)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "policy": self.plan.policy.as_dict(),
             "dry_run": self.dry_run,
+            "refused": self.refused,
             "kept": [d.as_dict() for d in self.plan.keep],
             "removed": [d.as_dict() for d in self.plan.remove],
             "pruned": self.pruned,
@@ -210,11 +212,16 @@ def _prune_locked(
         for item in listings
         if item.backup_id not in unreadable
     ]
+    refused: str | None = None
     try:
         result_plan = plan(infos, policy, moment, grace=grace, max_remove_share=share, force=force)
     except RetentionError as exc:
-        raise RetentionError(f"prune {source_name}: {exc}") from None
-    result = PruneResult(source_name, result_plan, dry_run, unreadable=unreadable)
+        if not dry_run:
+            raise RetentionError(f"prune {source_name}: {exc}") from None
+        # A dry run deletes nothing: show the plan, and say that the real run would be refused.
+        refused = f"prune {source_name}: {exc}"
+        result_plan = plan(infos, policy, moment, grace=grace, max_remove_share=share, force=True)
+    result = PruneResult(source_name, result_plan, dry_run, unreadable=unreadable, refused=refused)
     result.storage_bytes = sum(item.size for item in listings)
     if unreadable:
         logger.error(

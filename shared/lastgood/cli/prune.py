@@ -161,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             sys.stdout.write(f"policy {policy.describe()}\n")
             _print_plan(name, result.plan.decisions, args.dry_run)
+            if result.refused:
+                sys.stdout.write(f"  a real run would be REFUSED: {result.refused}\n")
             for backup_id, why in sorted(result.unreadable.items()):
                 sys.stdout.write(f"  keep   {backup_id}  unreadable manifest, never pruned: {why}\n")
             if result.locked_backups:
