@@ -116,7 +116,16 @@ def prune_history(ctx: DemoContext) -> None:
     after_dry = {b["backup_id"] for b in backups(ctx)}
     ctx.summary(f"--dry-run: {len(before)} backups before, {len(after_dry)} after (nothing deleted)")
 
-    real = json.loads(ctx.lastgood("prune", "--source", "postgres", *DEMO_POLICY, "--json").stdout)[0]
+    # The mass-deletion guard: removing more than half of the source's backups needs --force.
+    guarded = ctx.lastgood("prune", "--source", "postgres", *DEMO_POLICY, check=False)
+    after_guard = {b["backup_id"] for b in backups(ctx)}
+    ctx.summary(
+        f"without --force: exit {guarded.returncode} ({guarded.stderr.strip().splitlines()[-1] if guarded.stderr.strip() else ''}); "
+        f"nothing deleted: {after_guard == before}"
+    )
+    real = json.loads(
+        ctx.lastgood("prune", "--source", "postgres", *DEMO_POLICY, "--force", "--json").stdout
+    )[0]
     after = {b["backup_id"] for b in backups(ctx)}
     pinned_id = next(b for b, p in made.items() if p)
     ctx.summary(
@@ -129,6 +138,8 @@ def prune_history(ctx: DemoContext) -> None:
     ctx.lastgood("unpin", pinned_id, check=False, echo=False)
     if after_dry != before:
         raise StepFailed("the dry run deleted something")
+    if guarded.returncode != 9 or after_guard != before:
+        raise StepFailed("the mass-deletion guard did not refuse (or deleted something)")
     if after != before - planned_removed or not planned_removed:
         raise StepFailed("the real run did not delete exactly the planned backups")
     if pinned_id not in after:
