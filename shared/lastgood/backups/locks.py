@@ -25,9 +25,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lastgood.backups.keys import lock_key
 from lastgood.backups.manifest import is_backup_id
@@ -57,6 +58,31 @@ def lease_seconds() -> int:
     if value < MIN_LEASE_S:
         raise ConfigError(f"BACKUP_LOCK_LEASE_S={raw!r}: expected whole seconds, at least {MIN_LEASE_S}")
     return value
+
+
+class LockRecord(BaseModel):
+    """The body of a lock object (slot or prune lock): the one model its writers and readers use."""
+
+    model_config = ConfigDict(extra="allow")
+
+    source: str
+    state: Literal["running", "done", "released"] = "running"
+    acquired_at: str
+    lease_s: int
+    slot: str | None = None  # slot locks
+    backup_id: str | None = None  # slot locks: the run's backup
+    run_id: str | None = None  # prune locks
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+    @classmethod
+    def read(cls, body: bytes) -> dict[str, Any]:
+        """A stored lock's fields; an unreadable one reads as `unreadable` (no start, so stale)."""
+        try:
+            return cls.model_validate_json(body).to_dict()
+        except ValidationError:
+            return {"state": "unreadable"}
 
 
 @dataclass
@@ -90,28 +116,14 @@ def acquire_slot_lock(
     key = lock_key(source, slot)
     moment = now or datetime.now(UTC)
     lease = lease_s if lease_s is not None else lease_seconds()
-    body = {
-        "source": source,
-        "slot": iso_z(slot),
-        "backup_id": backup_id,
-        "state": "running",
-        "acquired_at": iso_z(moment),
-        "lease_s": lease,
-    }
-    try:
-        etag = store.put_json(key, body, if_none_match=True)
+    body = LockRecord(
+        source=source, slot=iso_z(slot), backup_id=backup_id, acquired_at=iso_z(moment), lease_s=lease
+    ).to_dict()
+    created, etag, holder = _create_or_read(store, key, body)
+    if created:
         return SlotLock(source, slot, key, True, etag=etag, holder=body)
-    except ClientError as exc:
-        if not is_precondition_failed(exc):
-            raise
-    try:
-        resp = store.s3.get_object(Bucket=store.bucket, Key=key)
-        holder = json.loads(resp["Body"].read())
-        etag = str(resp.get("ETag", ""))
-    except ClientError as exc:
-        if is_not_found(exc):  # released between our put and get: let the caller retry later
-            return SlotLock(source, slot, key, False, holder={"state": "released"})
-        raise
+    if holder is None:  # released between our put and get: let the caller retry later
+        return SlotLock(source, slot, key, False, holder={"state": "released"})
     if _lock_is_stale(store, source, holder, moment, lease):
         resp = _replace(store, key, body, etag)
         if resp is None:
@@ -162,10 +174,8 @@ def lease_until(lock: SlotLock, lease_s: int | None = None) -> datetime | None:
 
 def complete_slot_lock(store: BackupStore, lock: SlotLock, backup_id: str) -> None:
     """Mark the slot done (kept forever: a later duplicate invocation is skipped)."""
-    store.put_json(
-        lock.key,
-        {**lock.holder, "backup_id": backup_id, "state": "done", "done_at": iso_z(datetime.now(UTC))},
-    )
+    done = {**lock.holder, "backup_id": backup_id, "state": "done", "done_at": iso_z(datetime.now(UTC))}
+    store.put_json(lock.key, LockRecord.model_validate(done).to_dict())
 
 
 def release_slot_lock(store: BackupStore, lock: SlotLock) -> None:
@@ -202,20 +212,12 @@ def acquire_prune_lock(
 
     key = prune_lock_key(source)
     moment = now or datetime.now(UTC)
-    body = {"source": source, "run_id": run_id, "acquired_at": iso_z(moment), "lease_s": lease_s}
-    try:
-        return PruneLock(source, key, store.put_json(key, body, if_none_match=True), body)
-    except ClientError as exc:
-        if not is_precondition_failed(exc):
-            raise
-    try:
-        resp = store.s3.get_object(Bucket=store.bucket, Key=key)
-        holder = json.loads(resp["Body"].read())
-        etag = str(resp.get("ETag", ""))
-    except ClientError as exc:
-        if is_not_found(exc):  # released between our put and get
-            return {"state": "released", "run_id": "?"}
-        raise
+    body = LockRecord(source=source, run_id=run_id, acquired_at=iso_z(moment), lease_s=lease_s).to_dict()
+    created, etag, holder = _create_or_read(store, key, body)
+    if created:
+        return PruneLock(source, key, etag, body)
+    if holder is None:  # released between our put and get
+        return {"state": "released", "run_id": "?"}
     try:
         started = parse_time(str(holder.get("acquired_at", "")))
         fresh = (moment - started).total_seconds() < lease_s
@@ -232,7 +234,9 @@ def acquire_prune_lock(
 
 def release_prune_lock(store: BackupStore, lock: PruneLock) -> None:
     """Mark the prune lock released (a write, not a delete: prune's deletes are its plan's only)."""
-    body = {**lock.body, "state": "released", "released_at": iso_z(datetime.now(UTC))}
+    body = LockRecord.model_validate(
+        {**lock.body, "state": "released", "released_at": iso_z(datetime.now(UTC))}
+    ).to_dict()
     try:
         store.s3.put_object(
             Bucket=store.bucket,
@@ -263,3 +267,23 @@ def _replace(store: BackupStore, key: str, body: dict[str, Any], etag: str) -> d
             return None
         raise
     return resp
+
+
+def _create_or_read(
+    store: BackupStore, key: str, body: dict[str, Any]
+) -> tuple[bool, str, dict[str, Any] | None]:
+    """Create the lock (`IfNoneMatch="*"`) → (True, etag, body); else read the holder →
+    (False, its etag, its fields), or (False, "", None) when it vanished in between."""
+    try:
+        return True, store.put_json(key, body, if_none_match=True), body
+    except ClientError as exc:
+        if not is_precondition_failed(exc):
+            raise
+    try:
+        resp = store.s3.get_object(Bucket=store.bucket, Key=key)
+        holder = LockRecord.read(resp["Body"].read())
+    except ClientError as exc:
+        if is_not_found(exc):
+            return False, "", None
+        raise
+    return False, str(resp.get("ETag", "")), holder
