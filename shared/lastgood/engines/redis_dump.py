@@ -94,6 +94,16 @@ def key_commands(key: bytes, kind: str, value: Any, pttl: int, *, chunk: int = 5
     return cmds
 
 
+def string_commands(key: bytes, value: bytes, pttl: int) -> bytes:
+    """`key_commands` of a string, RESP-encoded: the same bytes, built without the lists."""
+    k = b"$%d\r\n%b\r\n" % (len(key), key)
+    out = b"*2\r\n$3\r\nDEL\r\n%b*3\r\n$3\r\nSET\r\n%b$%d\r\n%b\r\n" % (k, k, len(value), value)
+    if pttl > 0:
+        ms = b"%d" % pttl
+        out += b"*3\r\n$7\r\nPEXPIRE\r\n%b$%d\r\n%b\r\n" % (k, len(ms), ms)
+    return out
+
+
 def _server_version(ks: Keyspace) -> str:
     try:
         info = ks.run([["INFO", "server"]])[0]
@@ -271,10 +281,13 @@ class _Pager:
         if value is None or (name != "stream" and value == []):
             self.stats.vanished += 1  # deleted (or expired) between the probe and the read
             return
-        if name == "stream":
-            value = [(entry[0], entry[1]) for entry in value]
-        for cmd in key_commands(key, name, value, pttl):
-            self.out.write(resp.encode_command(cmd))
+        if name == "string" and isinstance(value, bytes):
+            self.out.write(string_commands(key, value, pttl))
+        else:
+            if name == "stream":
+                value = [(entry[0], entry[1]) for entry in value]
+            for cmd in key_commands(key, name, value, pttl):
+                self.out.write(resp.encode_command(cmd))
         self.stats.keys += 1
         self.stats.by_type[name] += 1
 
