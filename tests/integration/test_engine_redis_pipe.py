@@ -99,15 +99,21 @@ def test_engine_restore_into_an_empty_valkey_and_refusal_when_not_empty(source, 
         target.close()
 
 
-def test_a_key_deleted_during_the_scan_is_skipped_and_counted(source, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("trigger", ["EVAL", "MGET"])
+def test_a_key_deleted_during_the_scan_is_skipped_and_counted(
+    source, tmp_path: Path, monkeypatch, trigger: str
+) -> None:
     url, client, prefix = source
     client.set(prefix + b"keep", "1")
     client.set(prefix + b"gone", "2")
-    # Given a key that disappears between its TYPE/PTTL and its read (a real race, made deterministic)
+    if trigger == "MGET":  # values too large for the probe script are read after it
+        monkeypatch.setattr(redis_dump, "_STRING_CAP", -1)
+    # Given a key that disappears between SCAN and the probe, or between the probe and its
+    # read (a real race, made deterministic)
     original = redis_keyspace.RedisKeyspace.run
 
     def run(self, commands):
-        if any(cmd[0] == "MGET" for cmd in commands):
+        if any(cmd[0] == trigger for cmd in commands):
             client.delete(prefix + b"gone")
         return original(self, commands)
 
@@ -117,3 +123,27 @@ def test_a_key_deleted_during_the_scan_is_skipped_and_counted(source, tmp_path: 
     )
     assert result.extra["counts"]["keys"] == 1
     assert result.extra["vanished"] == 1
+
+
+def test_without_scripting_the_dump_probes_with_type_and_pttl(source, tmp_path: Path, monkeypatch) -> None:
+    url, client, prefix = source
+    fill(client, prefix)
+    full = upstash.ENGINE.dump(
+        url, DirTarget(tmp_path / "a"), options=EngineOptions(include=[prefix.decode() + "*"])
+    )
+    # Given a server that refuses EVAL (scripting disabled, an ACL, a cluster's CROSSSLOT)
+    original = redis_keyspace.RedisKeyspace.run
+
+    def run(self, commands):
+        evals = [i for i, cmd in enumerate(commands) if cmd[0] == "EVAL"]
+        replies = original(self, [c for c in commands if c[0] != "EVAL"])
+        for i in evals:
+            replies.insert(i, valkey.exceptions.ResponseError("NOPERM no scripts"))
+        return replies
+
+    monkeypatch.setattr(redis_keyspace.RedisKeyspace, "run", run)
+    result = upstash.ENGINE.dump(
+        url, DirTarget(tmp_path / "b"), options=EngineOptions(include=[prefix.decode() + "*"])
+    )
+    assert result.extra["counts"] == full.extra["counts"]
+    assert result.extra["counts"]["keys"] == 9

@@ -160,3 +160,9 @@ def test_rest_urls_need_a_token_and_unknown_schemes_are_refused() -> None:
         upstash.open_keyspace("https://example.invalid")
     with pytest.raises(ConfigError, match="redis://"):
         upstash.open_keyspace("ftp://x")
+
+
+@pytest.mark.parametrize("value, pttl", [(b"\xff\x00\r\n", 1500), (b"", -1), (b"v" * 70_000, 0)])
+def test_the_string_fast_path_writes_the_same_bytes_as_key_commands(value: bytes, pttl: int) -> None:
+    expected = encode_commands(redis_dump.key_commands(b"k\xc3\xa9", "string", value, pttl))
+    assert redis_dump.string_commands(b"k\xc3\xa9", value, pttl) == expected

@@ -1,10 +1,12 @@
 """Redis dump: SCAN the key space into a gzipped RESP command stream.
 
-Walks the key space with SCAN (never KEYS), pipelining TYPE + PTTL and then
-one read per key (GET via MGET, HGETALL, LRANGE, SMEMBERS, ZRANGE WITHSCORES,
-XRANGE), and writes `redis/dump.resp.gz`: per key `DEL`, the typed writes in
-chunks, then `PEXPIRE <remaining ms>`. Replaying it is idempotent and
-`redis-cli --pipe` loads it into any Redis/Valkey. Through REST a key name that
+Walks the key space with SCAN (never KEYS) in one round trip per page: the
+pipeline carries the next SCAN, one EVAL that returns each key's type, remaining
+TTL and (when small) value atomically, and the reads (MGET, HGETALL, LRANGE,
+SMEMBERS, ZRANGE WITHSCORES, XRANGE) of the values the script left out; without
+scripting, TYPE + PTTL per key. It writes `redis/dump.resp.gz`: per key `DEL`,
+the typed writes in chunks, then `PEXPIRE <remaining ms>`. Replaying it is
+idempotent and `redis-cli --pipe` loads it into any Redis/Valkey. Through REST a key name that
 is not UTF-8 cannot be read: the dump refuses it unless `skip_binary_keys`.
 """
 
@@ -19,7 +21,7 @@ from lastgood.core.observability import logger
 from lastgood.engines import resp
 from lastgood.engines.base import DumpResult, DumpTarget, EngineOptions, Stopwatch
 from lastgood.engines.gzipsink import GzipSink
-from lastgood.engines.redis_keyspace import TYPES, Keyspace, RestKeyspace, is_utf8, match_any, one, reply_text
+from lastgood.engines.redis_keyspace import TYPES, Keyspace, RestKeyspace, is_utf8, match_any, reply_text
 from lastgood.engines.upstash_rest import Arg, UpstashCommandError
 
 DUMP_OBJECT = "redis/dump.resp.gz"
@@ -31,7 +33,30 @@ _READ: dict[str, Callable[[bytes], list[Arg]]] = {
     "zset": lambda k: ["ZRANGE", k, 0, -1, "WITHSCORES"],
     "stream": lambda k: ["XRANGE", k, "-", "+"],
 }
-_ATTEMPTS = 3  # a key whose type changes between TYPE and its read is re-read this often
+_ATTEMPTS = 3  # a key whose type changes between its probe and its read is probed this often
+_CAP = 256  # a collection up to this many elements is read inside the probe script
+_STRING_CAP = 64 * 1024  # likewise a string up to this many bytes; larger values are read after it
+# Per key: its type, its remaining TTL and, when small, its value (false = read it separately).
+_PROBE = """local out = {}
+local cap, scap = tonumber(ARGV[1]), tonumber(ARGV[2])
+local size = {hash = 'HLEN', list = 'LLEN', set = 'SCARD', zset = 'ZCARD', stream = 'XLEN'}
+local read = {hash = {'HGETALL'}, list = {'LRANGE', 0, -1}, set = {'SMEMBERS'},
+  zset = {'ZRANGE', 0, -1, 'WITHSCORES'}, stream = {'XRANGE', '-', '+'}}
+for i, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k)['ok']
+  local v = false
+  if t == 'string' then
+    if redis.call('STRLEN', k) <= scap then v = redis.call('GET', k) end
+  elseif size[t] and redis.call(size[t], k) <= cap then
+    local r = read[t]
+    v = redis.call(r[1], k, unpack(r, 2))
+  end
+  out[3 * i - 2] = t
+  out[3 * i - 1] = redis.call('PTTL', k)
+  out[3 * i] = v
+end
+return out
+"""
 
 
 def _pairs(flat: list[Any]) -> list[tuple[Any, Any]]:
@@ -67,6 +92,16 @@ def key_commands(key: bytes, kind: str, value: Any, pttl: int, *, chunk: int = 5
     if pttl > 0:
         cmds.append(["PEXPIRE", key, pttl])
     return cmds
+
+
+def string_commands(key: bytes, value: bytes, pttl: int) -> bytes:
+    """`key_commands` of a string, RESP-encoded: the same bytes, built without the lists."""
+    k = b"$%d\r\n%b\r\n" % (len(key), key)
+    out = b"*2\r\n$3\r\nDEL\r\n%b*3\r\n$3\r\nSET\r\n%b$%d\r\n%b\r\n" % (k, k, len(value), value)
+    if pttl > 0:
+        ms = b"%d" % pttl
+        out += b"*3\r\n$7\r\nPEXPIRE\r\n%b$%d\r\n%b\r\n" % (k, len(ms), ms)
+    return out
 
 
 def _server_version(ks: Keyspace) -> str:
@@ -110,81 +145,151 @@ class _DumpStats:
         return {"keys": self.keys, **self.by_type}
 
 
-def _dump_batch(
-    ks: Keyspace, keys: list[bytes], out: GzipSink, stats: _DumpStats, *, skip_binary: bool
-) -> None:
-    if not ks.binary_safe_args:
-        sendable = []
-        for key in keys:
-            if is_utf8(key):
-                sendable.append(key)
-                continue
-            if not skip_binary:
-                raise BackupError(
-                    f"key {key!r} is not valid UTF-8 and cannot be read through the Upstash REST API; "
-                    "back up through the database's rediss:// endpoint, or set the source option "
-                    "skip_binary_keys to skip (and count) such keys"
-                )
-            stats.skipped_binary.append(repr(key)[:80])
-        keys = sendable
-    pending = keys
-    for _attempt in range(_ATTEMPTS):
-        if not pending:
-            return
-        meta_cmds: list[Sequence[Arg]] = []
-        for key in pending:
-            meta_cmds += [["TYPE", key], ["PTTL", key]]
-        meta = ks.run(meta_cmds)
-        reads: list[tuple[bytes, str, int]] = []
-        for i, key in enumerate(pending):
-            kind, pttl = meta[2 * i], meta[2 * i + 1]
-            if isinstance(kind, Exception) or isinstance(pttl, Exception):
-                raise UpstashCommandError(
-                    f"TYPE/PTTL failed: {kind if isinstance(kind, Exception) else pttl}"
-                )
-            name = reply_text(kind)
-            if name == "none" or pttl == -2:
-                stats.vanished += 1
-                continue
-            if name not in _READ:
-                stats.unsupported[name] = stats.unsupported.get(name, 0) + 1
-                continue
-            reads.append((key, name, int(pttl)))
-        # Strings are read with one MGET per batch (a third fewer commands); the rest one by one.
+def _sendable(ks: Keyspace, keys: list[bytes], stats: _DumpStats, *, skip_binary: bool) -> list[bytes]:
+    if ks.binary_safe_args:
+        return keys
+    sendable = []
+    for key in keys:
+        if is_utf8(key):
+            sendable.append(key)
+            continue
+        if not skip_binary:
+            raise BackupError(
+                f"key {key!r} is not valid UTF-8 and cannot be read through the Upstash REST API; "
+                "back up through the database's rediss:// endpoint, or set the source option "
+                "skip_binary_keys to skip (and count) such keys"
+            )
+        stats.skipped_binary.append(repr(key)[:80])
+    return sendable
+
+
+class _Pager:
+    """One round trip per SCAN page: SCAN page n+1, probe page n, read what the probe deferred.
+
+    The probe is one EVAL of `_PROBE` (type, remaining TTL and, when small, the value of
+    each key, atomically) or, where scripting is refused, TYPE + PTTL per key. Values the
+    probe deferred (large, or no script) are read in the next round trip, as are keys whose
+    type changed in between (up to `_ATTEMPTS` probes per key).
+    """
+
+    def __init__(self, ks: Keyspace, out: GzipSink, stats: _DumpStats) -> None:
+        self.ks, self.out, self.stats = ks, out, stats
+        self.script = True
+        self.probe: list[tuple[bytes, int]] = []  # (key, attempt) to probe next
+        self.reads: list[tuple[bytes, str, int, int]] = []  # (key, type, pttl, attempt) to read next
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.probe or self.reads)
+
+    def step(self, scan: list[Arg] | None) -> Any:
+        """One round trip; returns the SCAN reply (None without `scan`)."""
+        probe, self.probe = self.probe, []
+        reads, self.reads = self.reads, []
+        cmds: list[Sequence[Arg]] = [scan] if scan else []
+        script = self.script
+        if probe and script:
+            cmds.append(["EVAL", _PROBE, len(probe), *(k for k, _ in probe), _CAP, _STRING_CAP])
+        elif probe:
+            for key, _ in probe:
+                cmds += [["TYPE", key], ["PTTL", key]]
         strings = [r for r in reads if r[1] == "string"]
         reads = [r for r in reads if r[1] != "string"]
-        commands: list[Sequence[Arg]] = [_READ[name](key) for key, name, _ in reads]
+        cmds += [_READ[name](key) for key, name, _, _ in reads]
         if strings:
-            commands.append(["MGET", *(key for key, _, _ in strings)])
-        replies = ks.run(commands)
-        values = list(replies[: len(reads)])
+            cmds.append(["MGET", *(r[0] for r in strings)])
+        replies = self.ks.run(cmds) if cmds else []
+        scan_reply = None
+        if scan:
+            scan_reply = replies.pop(0)
+            if isinstance(scan_reply, Exception):
+                raise UpstashCommandError(f"SCAN: {scan_reply}")
+        if probe and script:
+            self._probed_script(probe, replies.pop(0))
+        elif probe:
+            self._probed_meta(probe, replies[: 2 * len(probe)])
+            del replies[: 2 * len(probe)]
+        values = replies[: len(reads)]
         if strings:
             mget = replies[-1]
             if isinstance(mget, Exception):
                 raise UpstashCommandError(f"MGET: {mget}")
             reads += strings
             values += list(mget)
-        retry: list[bytes] = []
-        for (key, name, pttl), value in zip(reads, values, strict=True):
+        self._read(reads, values)
+        return scan_reply
+
+    def _probed_script(self, probe: list[tuple[bytes, int]], reply: Any) -> None:
+        if isinstance(reply, Exception) or not isinstance(reply, list) or len(reply) != 3 * len(probe):
+            logger.info(
+                "redis dump: EVAL refused, probing with TYPE + PTTL", extra={"error": str(reply)[:200]}
+            )
+            self.script = False
+            self.probe = probe + self.probe
+            return
+        for i, (key, attempt) in enumerate(probe):
+            kind, pttl, value = reply[3 * i : 3 * i + 3]
+            name = self._known(kind, pttl)
+            if name is None:
+                continue
+            if value is None:
+                self.reads.append((key, name, int(pttl), attempt))
+            else:
+                self._emit(key, name, value, int(pttl))
+
+    def _probed_meta(self, probe: list[tuple[bytes, int]], meta: list[Any]) -> None:
+        for i, (key, attempt) in enumerate(probe):
+            kind, pttl = meta[2 * i], meta[2 * i + 1]
+            if isinstance(kind, Exception) or isinstance(pttl, Exception):
+                raise UpstashCommandError(
+                    f"TYPE/PTTL failed: {kind if isinstance(kind, Exception) else pttl}"
+                )
+            name = self._known(kind, pttl)
+            if name is not None:
+                self.reads.append((key, name, int(pttl), attempt))
+
+    def _known(self, kind: Any, pttl: Any) -> str | None:
+        """The type name to read, or None (vanished or unsupported, counted)."""
+        name = reply_text(kind)
+        if name == "none" or pttl == -2:
+            self.stats.vanished += 1
+            return None
+        if name not in _READ:
+            self.stats.unsupported[name] = self.stats.unsupported.get(name, 0) + 1
+            return None
+        return name
+
+    def _read(self, reads: list[tuple[bytes, str, int, int]], values: list[Any]) -> None:
+        for (key, name, pttl, attempt), value in zip(reads, values, strict=True):
             if isinstance(value, Exception):
                 if "WRONGTYPE" in str(value):
-                    retry.append(key)  # re-created with another type since TYPE: read it again
+                    self._retry(key, attempt)  # re-created with another type since the probe
                     continue
                 raise UpstashCommandError(f"{_READ[name](key)[0]!s}: {value}")
             if value is None and name == "string":
-                retry.append(key)  # MGET gives nil for a deleted key and for one that changed type
+                self._retry(key, attempt)  # MGET gives nil for a deleted key and for one that changed type
                 continue
-            if value is None or (name != "stream" and value == []):
-                stats.vanished += 1  # deleted (or expired) between TYPE and the read
-                continue
+            self._emit(key, name, value, pttl)
+
+    def _retry(self, key: bytes, attempt: int) -> None:
+        if attempt + 1 < _ATTEMPTS:
+            self.probe.append((key, attempt + 1))
+        else:
+            self.stats.vanished += 1
+
+    def _emit(self, key: bytes, name: str, value: Any, pttl: int) -> None:
+        if value is None or (name != "stream" and value == []):
+            self.stats.vanished += 1  # deleted (or expired) between the probe and the read
+            return
+        if name == "string" and isinstance(value, bytes):
+            self.out.write(string_commands(key, value, pttl))
+        else:
             if name == "stream":
                 value = [(entry[0], entry[1]) for entry in value]
             for cmd in key_commands(key, name, value, pttl):
-                out.write(resp.encode_command(cmd))
-            stats.keys += 1
-            stats.by_type[name] += 1
-        pending = retry
-    stats.vanished += len(pending)
+                self.out.write(resp.encode_command(cmd))
+        self.stats.keys += 1
+        self.stats.by_type[name] += 1
 
 
 def dump(ks: Keyspace, target: DumpTarget, options: EngineOptions) -> DumpResult:
@@ -200,13 +305,20 @@ def dump(ks: Keyspace, target: DumpTarget, options: EngineOptions) -> DumpResult
     seen: set[bytes] = set()
     with target.open_object(DUMP_OBJECT, content_type="application/gzip") as writer:
         out = GzipSink(writer)
+        pager = _Pager(ks, out, stats)
         for match in include or [None]:
             cursor: Any = b"0"
-            while True:
-                scan: list[Arg] = ["SCAN", cursor, "COUNT", batch]
-                if match is not None:
-                    scan += ["MATCH", match]
-                cursor, keys = one(ks, *scan)
+            scanning = True
+            while scanning or pager.pending:
+                scan: list[Arg] | None = None
+                if scanning:
+                    scan = ["SCAN", cursor, "COUNT", batch]
+                    if match is not None:
+                        scan += ["MATCH", match]
+                reply = pager.step(scan)
+                if reply is None:
+                    continue
+                cursor, keys = reply
                 fresh = []
                 for key in keys:
                     digest = hashlib.blake2b(key, digest_size=16).digest()
@@ -214,9 +326,8 @@ def dump(ks: Keyspace, target: DumpTarget, options: EngineOptions) -> DumpResult
                         continue
                     seen.add(digest)
                     fresh.append(key)
-                _dump_batch(ks, fresh, out, stats, skip_binary=skip_binary)
-                if cursor in (b"0", 0, "0"):
-                    break
+                pager.probe += [(k, 0) for k in _sendable(ks, fresh, stats, skip_binary=skip_binary)]
+                scanning = cursor not in (b"0", 0, "0")
         out.close()
         writer.count = stats.keys
         if hasattr(writer, "counts"):
