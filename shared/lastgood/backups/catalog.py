@@ -20,8 +20,7 @@ from lastgood.backups import keys
 from lastgood.backups.acceptance import AcceptanceRecord
 from lastgood.backups.manifest import BackupManifest, backup_id_time
 from lastgood.backups.verification import VerificationRecord
-from lastgood.core.errors import ConfigError
-from lastgood.core.timefmt import iso_z, parse_time
+from lastgood.core.timefmt import iso_z
 
 BackupStatus = Literal["complete", "incomplete", "unreadable", "verified"]
 COMMITTED: frozenset[str] = frozenset({"complete", "verified"})
@@ -116,15 +115,4 @@ def list_source(s3: Any, bucket: str, source: str) -> list[BackupListing]:
 
 
 def newest_first(listings: list[BackupListing]) -> list[BackupListing]:
-    """Newest first. Backup ids name the second; two backups of one second are ordered by their
-    manifest's start time (microseconds), so "the newest backup" is never a coin toss."""
-
-    def started(item: BackupListing) -> datetime:
-        if item.manifest is not None:
-            try:
-                return parse_time(item.manifest.started_at)
-            except ConfigError:
-                pass
-        return item.created_at
-
-    return sorted(listings, key=lambda item: (item.created_at, started(item), item.backup_id), reverse=True)
+    return sorted(listings, key=lambda item: (item.created_at, item.backup_id), reverse=True)
