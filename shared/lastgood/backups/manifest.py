@@ -58,9 +58,19 @@ _ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 def new_backup_id(now: datetime | None = None, *, rand: str | None = None) -> str:
-    """A new backup id `YYYYMMDDTHHMMSSZ-<6 hex>`; lexical order is UTC time order."""
+    """A new backup id `YYYYMMDDTHHMMSSZ-<6 hex>`; lexical order is UTC time order.
+
+    The suffix is the microsecond (5 hex digits) and one random digit, so two backups of the
+    same second still sort in the order they were taken ("the newest" is never a coin toss);
+    a whole-second time gets 6 random digits.
+    """
     moment = to_utc(now or datetime.now(UTC))
-    suffix = rand if rand is not None else secrets.token_hex(3)
+    if rand is not None:
+        suffix = rand
+    elif moment.microsecond:
+        suffix = f"{moment.microsecond:05x}{secrets.randbelow(16):x}"
+    else:  # a whole-second time (given by a caller): no finer order to keep, all random
+        suffix = secrets.token_hex(3)
     if not re.fullmatch(r"[0-9a-f]{6}", suffix):
         raise ValueError(f"backup id suffix must be 6 lowercase hex digits, got {suffix!r}")
     return f"{moment.strftime(_ID_TIME_FORMAT)}-{suffix}"
