@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _who() -> str | None:
     try:
         return getpass.getuser()
-    except Exception:  # no user name in this environment: the record says so by omission
+    except (OSError, KeyError):  # no user name in this environment: the record says so by omission
         return None
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lastgood.backups.store import BackupStore
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     store = BackupStore.from_settings()
     with byte_progress(
-        f"backup {args.source}", _expected_bytes(store, args.source), quiet=args.json
+        f"backup {args.source}", lambda: _expected_bytes(store, args.source), quiet=args.json
     ) as on_bytes:
         store.on_bytes = on_bytes
         result = run_backup(
@@ -79,14 +83,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _expected_bytes(store: object, source: str) -> int | None:
+def _expected_bytes(store: BackupStore, source: str) -> int | None:
     """The previous backup's size: the progress bar's total (so it can show an ETA)."""
-    from lastgood.backups.store import BackupStore
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    if not isinstance(store, BackupStore):
-        return None
+    from lastgood.core.errors import LastgoodError
+
     try:
         newest = store.latest_backup(source)
-    except Exception:  # no estimate is fine: the bar shows bytes and rate without a total
+    except (ClientError, BotoCoreError, LastgoodError):  # no estimate: the bar shows bytes and rate
         return None
     return newest.size if newest is not None and newest.size > 0 else None

@@ -87,9 +87,11 @@ def setup_logging(*, quiet: bool = False, debug: bool = False, human: bool | Non
 
 @contextmanager
 def byte_progress(
-    label: str, total: int | None, *, quiet: bool = False
+    label: str, total: Callable[[], int | None], *, quiet: bool = False
 ) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar (bytes, rate, ETA against `total`) on a terminal; nothing otherwise.
+    """A progress bar (bytes, rate, ETA against `total()`) on a terminal; nothing otherwise.
+
+    `total` is called only when a bar is shown: an estimate must cost nothing off a terminal.
 
     Yields the callback to feed with byte counts, or None when no bar is shown (not a TTY,
     `--json`/`--quiet`, or tqdm not installed: `pip install 'lastgood[cli]'`).
@@ -109,7 +111,7 @@ def byte_progress(
     # A terminal that reports no size (a bare pseudo-terminal) would make tqdm hide the bar.
     columns, lines = shutil.get_terminal_size((100, 24))
     bar = tqdm(
-        total=total,
+        total=total(),
         desc=label,
         unit="B",
         unit_scale=True,
