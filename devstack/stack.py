@@ -278,6 +278,13 @@ class Devstack:
                 "fsync=off",
                 "-c",
                 "max_connections=100",
+                # logical decoding (pgoutput) for point-in-time recovery, as managed services offer it
+                "-c",
+                "wal_level=logical",
+                "-c",
+                "max_replication_slots=20",
+                "-c",
+                "max_wal_senders=20",
             ]
             return self._as_unprivileged(cmd)
         if name == "valkey":
