@@ -1,5 +1,8 @@
 """Prune handler: daily EventBridge Scheduler run.
 
+In a replica-mode deployment (LASTGOOD_DEPLOYMENT_MODE=replica) the same prune runs on this
+deployment's bucket, the cross-region replica, with the config's `[replica].retention`.
+
 Event: `{"dry_run": false}` (every configured source) or `{"source": "postgres", "dry_run": true}`.
 Every source is attempted; a run over every configured source also emits their total
 `BackupStorageBytes` (dimension service only) for the storage budget. Afterwards, if any failed (refused plan, partial delete), the
@@ -12,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lastgood.backups.prune import prune_source
+from lastgood.backups.replica import is_replica_deployment, prune_replica
 from lastgood.core.config import get_config
 from lastgood.core.errors import LastgoodError
 from lastgood.core.events import PruneInput, parse_input
@@ -39,7 +43,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     total_bytes = 0
     for name in names:
         try:
-            result = prune_source(name, dry_run=dry_run)
+            # a replica-mode deployment prunes its bucket (the copies) with [replica].retention
+            prune = prune_replica if is_replica_deployment() else prune_source
+            result = prune(name, dry_run=dry_run)
         except Exception as exc:  # every source gets its run; the failures are raised below
             errors[name] = str(exc)[:500]
             results[name] = {"error": errors[name]}

@@ -23,11 +23,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--source", help="only this source")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(  # cross-region replica (lastgood.backups.replica)
+        "--from",
+        dest="origin",
+        choices=("primary", "replica"),
+        default="primary",
+        help="list the primary backup bucket (default) or the cross-region replica",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from lastgood.backups.store import BackupStore
     from lastgood.cli.backup import logs_to_stderr
     from lastgood.core.timefmt import human_bytes, iso_z
 
@@ -36,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
         from lastgood.core.config import get_config
 
         get_config().source(args.source)  # an unknown name is an error, not an empty list
-    listings = BackupStore.from_settings().list_backups(args.source)
+    from lastgood.backups.replica import store_for
+
+    listings = store_for(getattr(args, "origin", "primary")).list_backups(args.source)
     if args.json:
         sys.stdout.write(json.dumps([item.as_dict() for item in listings], indent=2) + "\n")
         return 0

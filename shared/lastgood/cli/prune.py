@@ -50,6 +50,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             metavar="DURATION",
             help=f"keep the newest backup of every {rule} bucket within DURATION of the newest backup",
         )
+    # --- cross-region replica: the same prune on the replica bucket with [replica].retention ---
+    p.add_argument(
+        "--from",
+        dest="origin",
+        choices=("primary", "replica"),
+        default="primary",
+        help="prune the primary backup bucket (default) or the cross-region replica with its own policy",
+    )
     p.add_argument("--simulate", metavar="FILE", help="timestamps file (or -) to explain the policy for")
     p.add_argument("--now", help="ISO time for --simulate (default: now)")
     p.set_defaults(func=run)
@@ -144,10 +152,18 @@ def run(args: argparse.Namespace) -> int:
     sources = [args.source] if args.source else [s.name for s in get_config().sources]
     results = []
     failures: list[LastgoodError] = []
+    on_replica = getattr(args, "origin", "primary") == "replica"
     for name in sources:
         try:
-            policy = policy_for(name, flags)
-            result = prune_source(name, policy=policy, dry_run=args.dry_run, force=args.force)
+            if on_replica:
+                from lastgood.backups.replica import prune_replica, replica_policy
+                from lastgood.backups.retention import RetentionPolicy as Policy
+
+                policy = Policy.from_dict(flags) if flags else replica_policy()
+                result = prune_replica(name, policy=policy, dry_run=args.dry_run, force=args.force)
+            else:
+                policy = policy_for(name, flags)
+                result = prune_source(name, policy=policy, dry_run=args.dry_run, force=args.force)
         except LastgoodError as exc:
             # one source's refusal must not stop the others; the exit code still says it failed
             if len(sources) == 1:

@@ -79,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--allow-suspect", action="store_true", help="with --latest: a suspect backup may be chosen"
     )
     p.add_argument("--json", action="store_true")
+    _from_argument(p)
     p.set_defaults(func=run_restore)
 
     v = subparsers.add_parser(
@@ -109,6 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--allow-suspect", action="store_true", help="with --latest and a drill: may drill a suspect backup"
     )
     v.add_argument("--json", action="store_true")
+    _from_argument(v)
     v.set_defaults(func=run_verify)
 
     for name, pinned in (("pin", True), ("unpin", False)):
@@ -135,9 +137,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     m.set_defaults(func=run_migrate)
 
 
+# --- cross-region replica: `--from replica` reads the replica bucket (lastgood.backups.replica) ---
+def _from_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from",
+        dest="origin",
+        choices=("primary", "replica"),
+        default="primary",
+        help="read the backup from the primary backup bucket (default) or the cross-region replica "
+        "([replica] in the config: its bucket, region and KMS key); works when the primary is gone",
+    )
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from lastgood.backups.replica import store_for
+
+    return store_for(getattr(args, "origin", "primary"))
+
+
 def run_restore(args: argparse.Namespace) -> int:
     from lastgood.backups.restore import find_backup, known_source, restore_backup
-    from lastgood.backups.store import BackupStore
     from lastgood.backups.target_db import with_database
     from lastgood.backups.targets import target_token
     from lastgood.core.errors import UsageError
@@ -147,7 +166,7 @@ def run_restore(args: argparse.Namespace) -> int:
         raise UsageError("--wipe-first empties the target: it needs --force")
     target_url = with_database(args.target, args.db)
     token = target_token(args.target, args.target_token_env)  # the target's own, never the source's
-    store = BackupStore.from_settings()
+    store = _store(args)
     if args.source:
         known_source(store, args.source)
     skipped: list[Skipped] = []
@@ -201,7 +220,6 @@ def _say_skipped(skipped: list[Skipped], manifest: BackupManifest) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     from lastgood.backups.restore import find_backup, known_source
-    from lastgood.backups.store import BackupStore
     from lastgood.backups.targets import target_token
     from lastgood.backups.verify import scratch_target, verify_backup
     from lastgood.core.errors import UsageError
@@ -213,7 +231,7 @@ def run_verify(args: argparse.Namespace) -> int:
         raise UsageError("--target-token-env goes with --restore-to URL")
     scratch = args.restore_to
     token = target_token(scratch, args.target_token_env) if scratch else None  # never the source's
-    store = BackupStore.from_settings()
+    store = _store(args)
     if args.source:
         known_source(store, args.source)
     drill = bool(args.drill or args.restore_to)

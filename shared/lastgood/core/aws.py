@@ -54,6 +54,21 @@ def client(service: str, fast: bool = False, health: bool = False) -> Any:
     )
 
 
+@lru_cache(maxsize=8)
+def regional_client(
+    service: str, region: str, endpoint_url: str | None = None, *, health: bool = False
+) -> Any:
+    """A cached client for `service` in another region (the cross-region replica), optionally at
+    `endpoint_url` (a stand-in; None = AWS, or `AWS_ENDPOINT_URL` as for every client)."""
+    config = HEALTH_CONFIG if health else DEFAULT_CONFIG
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        region_name=region,
+        endpoint_url=endpoint_url or None,
+        config=config,
+    )
+
+
 def health_client(service: str) -> Any:
     """The client health uses for `service` (S3, CloudWatch): see `HEALTH_CONFIG`."""
     return client(service, health=True)
@@ -62,3 +77,4 @@ def health_client(service: str) -> Any:
 def reset_clients() -> None:
     """Forget cached clients (tests that change endpoints between cases)."""
     client.cache_clear()
+    regional_client.cache_clear()

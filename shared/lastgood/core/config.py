@@ -206,6 +206,10 @@ def _known_keys(loc: KeyPath) -> str:
         model = SourceConfig
     elif len(loc) == 3 and loc[0] == "datasets":
         model = DatasetConfig
+    elif len(loc) == 2 and loc[0] == "replica":
+        from lastgood.core.config_model import ReplicaConfig
+
+        model = ReplicaConfig
     elif len(loc) != 1:
         return ""
     names = [f.alias or n for n, f in model.model_fields.items()]
@@ -247,6 +251,10 @@ def check_config_file(path: Path, *, environ: Mapping[str, str] | None = None) -
                     f"source {source.name!r} has no retention policy: prune keeps every backup",
                 )
             )
+    if check.config.replica is not None and not check.config.replica.retention:
+        check.warnings.append(
+            check.problem(("replica",), "the replica has no retention policy: its prune keeps every copy")
+        )
     if environ is not None:
         check.warnings += unset_secrets(check, environ)
     return check

@@ -249,12 +249,96 @@ class SourceConfig(_Strict):
         return [(f, str(getattr(self, f))) for f in SECRET_FIELDS if getattr(self, f)]
 
 
+# --------------------------------------------------------------------------- cross-region replica
+# The optional `[replica]` table (issue 19): a backup bucket in another region that S3 Replication
+# (or `lastgood replicate`, its stand-in where S3 does not replicate) fills with copies of the
+# committed backups. Health and the summary report each source's newest committed copy there
+# against `max_age`; the replica's prune applies its own `retention`; `restore/verify --from
+# replica` read it (lastgood.backups.replica).
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+_KMS_KEY = re.compile(
+    r"^(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(?:key/[0-9a-f-]+|alias/[A-Za-z0-9/_-]+)"
+    r"|alias/[A-Za-z0-9/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
+# With no `max_age`, a source's replica copy may be this much older than its RPO.
+REPLICA_DEFAULT_ALLOWANCE_S = 3600
+
+
+class ReplicaConfig(_Strict):
+    """The cross-region replica bucket: where copies live and how long they are kept there."""
+
+    bucket: str
+    region: str
+    # The replica bucket's KMS key (ARN, alias or key id); None = the bucket's default key.
+    kms_key_id: str | None = None
+    # Alarm when a source's newest committed copy in the replica is older than this
+    # (default: the source's RPO + 1 h, so a daily source is not late after 2 hours).
+    max_age: str | None = None
+    # The replica's own retention policy (lastgood.backups.retention); empty keeps every copy.
+    retention: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("bucket")
+    @classmethod
+    def _check_bucket(cls, value: str) -> str:
+        if not _BUCKET_NAME.match(value) or ".." in value:
+            raise ValueError(f"{value!r} is not an S3 bucket name (3-63 of a-z 0-9 . -)")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region name (e.g. eu-west-1)")
+        return value
+
+    @field_validator("kms_key_id")
+    @classmethod
+    def _check_key(cls, value: str | None) -> str | None:
+        if value is not None and not _KMS_KEY.match(value):
+            raise ValueError(
+                f"{value!r} does not name a KMS key: expected its ARN (arn:aws:kms:<region>:<account>:key/<id>), "
+                "an alias (alias/name) or a key id"
+            )
+        return value
+
+    @field_validator("max_age")
+    @classmethod
+    def _check_max_age(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration_seconds(value)
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _check_retention(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value:
+            check_retention(value)
+        return value
+
+    @model_validator(mode="after")
+    def _key_region(self) -> ReplicaConfig:
+        key = self.kms_key_id or ""
+        if key.startswith("arn:") and key.split(":")[3] != self.region:
+            raise ValueError(
+                f"kms_key_id is in {key.split(':')[3]}, the replica bucket in {self.region}: S3 re-encrypts "
+                "replicas with a key of the replica's own region"
+            )
+        return self
+
+    def max_age_seconds(self, source: SourceConfig) -> int:
+        if self.max_age is not None:
+            return parse_duration_seconds(self.max_age)
+        return source.rpo_seconds + REPLICA_DEFAULT_ALLOWANCE_S
+
+
 class LastgoodConfig(_Strict):
     # The project folder holding the bundled dataset copies (`lastgood bundle` writes them, the
     # build ships them), relative to the config file.
     bundled_dir: str = Field("bundled", min_length=1)
     datasets: list[DatasetConfig] = Field(default_factory=list)
     sources: list[SourceConfig] = Field(default_factory=list)
+    replica: ReplicaConfig | None = None  # the cross-region replica (ReplicaConfig above)
 
     @model_validator(mode="after")
     def _unique(self) -> LastgoodConfig:

@@ -68,6 +68,12 @@ class Settings(BaseModel):
     kv_fallback_timeout_s: Annotated[float, Field(gt=0, le=30)] = Field(3.0, alias="KV_FALLBACK_TIMEOUT_S")
     kv_recover_budget_s: Annotated[float, Field(gt=0, le=300)] = Field(2.0, alias="KV_RECOVER_BUDGET_S")
 
+    # Cross-region replica (lastgood.backups.replica): "replica" = this deployment holds the copies
+    # (no backup schedules; prune applies the config's [replica].retention); the endpoint is for a
+    # stand-in (the devstack) or an S3-compatible store, never needed in AWS.
+    deployment_mode: Literal["primary", "replica"] = Field("primary", alias="LASTGOOD_DEPLOYMENT_MODE")
+    replica_endpoint_url: str | None = Field(None, alias="LASTGOOD_REPLICA_ENDPOINT_URL")
+
     @field_validator("allow_insecure_transport", mode="before")
     @classmethod
     def _parse_bool(cls, value: object) -> object:

@@ -221,7 +221,10 @@ def _kv_check(scheduled: bool) -> dict[str, Any]:
 
 
 def _default_checks() -> dict[str, ExtraCheck]:
-    return {"backups": _backups_check, "datasets": _datasets_check, "kv": _kv_check}
+    # cross-region replica (issue 19): newest committed copy per source vs [replica].max_age
+    from lastgood.monitoring.replica import replica_check
+
+    return {"backups": _backups_check, "datasets": _datasets_check, "kv": _kv_check, "replica": replica_check}
 
 
 def _check_entry(name: str, outcome: Outcome, deadline_s: float) -> dict[str, Any]:

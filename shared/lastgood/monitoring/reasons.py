@@ -47,6 +47,8 @@ def check_reasons(name: str, check: dict[str, Any]) -> list[str]:
             for dataset, item in check["datasets"].items()
             if isinstance(item, dict) and item.get("ok") is False
         ]
+    elif isinstance(check.get("reasons"), list):  # a check that names its own reasons (replica)
+        out = [f"{name}: {reason}" for reason in check["reasons"]]
     elif name == "kv" and check.get("status") and not check.get("error"):
         out = [f"kv: running in {check['status']} mode: neither Upstash nor its MongoDB mirror answers"]
     if not out:

@@ -18,6 +18,7 @@ from typing import Any
 from lastgood.core import timefmt
 from lastgood.core.observability import logger
 from lastgood.core.timefmt import human_duration
+from lastgood.monitoring.replica import ReplicaStatus, summary_section
 
 FALLBACK_METRIC = "FallbackUsed"
 WINDOW = timedelta(hours=24)
@@ -67,6 +68,8 @@ class SummaryInputs:
     fallbacks: dict[str, int] | None = field(default_factory=dict)
     fallbacks_error: str | None = None
     stage: str = "dev"
+    # cross-region replica (lastgood.monitoring.replica); None = no [replica] configured
+    replica: ReplicaStatus | None = None
 
 
 @dataclass
@@ -236,6 +239,9 @@ def build_summary(inputs: SummaryInputs, now: datetime) -> Summary:
         if fallback_total:
             fallback_lines.append("  (served from a fallback layer: check the primary's health)")
 
+    # --- cross-region replica: newest committed copy per source, unreachable, lagging ---
+    replica_lines, replica_data = summary_section(inputs.replica, issues)
+
     day = now.strftime("%Y-%m-%d")
     verdict = "OK" if not issues else f"{len(issues)} issue{'s' if len(issues) != 1 else ''}"
     subject = f"[lastgood {inputs.stage}] Daily summary {day}: {verdict}"
@@ -255,6 +261,7 @@ def build_summary(inputs: SummaryInputs, now: datetime) -> Summary:
         *(dataset_lines or ["  no datasets configured"]),
         "Fallbacks served in the last 24 h",
         *fallback_lines,
+        *replica_lines,
     ]
     # Blank line before each section heading (lines that do not start with two spaces).
     message_lines: list[str] = []
@@ -268,6 +275,8 @@ def build_summary(inputs: SummaryInputs, now: datetime) -> Summary:
         "datasets": dataset_rows,
         "fallbacks_24h": {"total": fallback_total, "by_dimension": inputs.fallbacks},
     }
+    if replica_data is not None:
+        data["replica"] = replica_data
     return Summary(subject, "\n".join(message_lines) + "\n", issues, now, data)
 
 

@@ -159,7 +159,24 @@ def gather(now: datetime | None = None) -> SummaryInputs:
         fallbacks=fallbacks,
         fallbacks_error=fallbacks_error,
         stage=get_settings().stage,
+        replica=_gather_replica(moment),
     )
+
+
+# --- cross-region replica (lastgood.monitoring.replica): never raises, an unreadable replica is a line
+
+
+def _gather_replica(now: datetime) -> Any:
+    from lastgood.core.config import get_config
+    from lastgood.monitoring.replica import ReplicaStatus, gather_replica
+
+    config = get_config()
+    try:
+        return gather_replica(config, now=now)
+    except Exception as exc:  # e.g. the replica's store cannot even be built
+        replica = config.replica
+        assert replica is not None  # gather_replica returns None before anything can raise otherwise
+        return ReplicaStatus(replica.bucket, replica.region, error=f"{type(exc).__name__}: {exc}"[:300])
 
 
 def inputs_as_dict(inputs: SummaryInputs) -> dict[str, Any]:
