@@ -39,6 +39,9 @@ SERVICES = ("moto", "postgres", "valkey", "upstash", "mongodb")
 REGION = "us-east-1"
 BACKUP_BUCKET = "lastgood-backups"
 SITE_BUCKET = "lastgood-site"
+# The cross-region replica's stand-in (moto does not replicate: `lastgood replicate` fills it).
+REPLICA_BUCKET = "lastgood-backups-replica"
+REPLICA_REGION = "us-west-2"
 TOPIC_NAME = "lastgood-alerts"
 QUEUE_NAME = "lastgood-alerts-local"
 KMS_ALIAS = "alias/lastgood"
@@ -134,7 +137,7 @@ class Devstack:
         self.logs_dir.mkdir(exist_ok=True)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
-        self._clients: dict[tuple[str, int], Any] = {}
+        self._clients: dict[tuple[Any, ...], Any] = {}
         self._session: Any = None
         self.startup_seconds: float | None = None
         self.state: dict[str, Any] = self._load_state()
@@ -233,6 +236,8 @@ class Devstack:
             "UPSTASH_REDIS_REST_TOKEN": self.state["token"],
             "BACKUP_BUCKET": BACKUP_BUCKET,
             "SITE_BUCKET": SITE_BUCKET,
+            # the replica's own endpoint, so a test can make the primary unreachable alone
+            "LASTGOOD_REPLICA_ENDPOINT_URL": moto,
             "KMS_KEY_ID": aws.get("kms_key_id", ""),
             "ALERT_TOPIC_ARN": aws.get("topic_arn", ""),
             "ALERT_QUEUE_URL": aws.get("queue_url", ""),
@@ -681,15 +686,15 @@ class Devstack:
                 if db not in existing:
                     conn.execute(f'CREATE DATABASE "{db}"')
 
-    def boto3_client(self, service: str) -> Any:
+    def boto3_client(self, service: str, region: str = REGION) -> Any:
         """A boto3 client for moto (cached: creating clients costs far more than moto's calls)."""
-        key = (service, self.port("moto"))
+        key = (service, self.port("moto")) if region == REGION else (service, self.port("moto"), region)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self._new_boto3_client(service)
+                self._clients[key] = self._new_boto3_client(service, region)
             return self._clients[key]
 
-    def _new_boto3_client(self, service: str) -> Any:
+    def _new_boto3_client(self, service: str, region: str = REGION) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -697,7 +702,7 @@ class Devstack:
             self._session = boto3.session.Session()
         return self._session.client(
             service,  # type: ignore[call-overload]
-            region_name=REGION,
+            region_name=region,
             endpoint_url=f"http://127.0.0.1:{self.port('moto')}",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
@@ -737,6 +742,8 @@ class Devstack:
                     "RestrictPublicBuckets": True,
                 },
             )
+
+        self._create_replica_bucket()
 
         sns = self.boto3_client("sns")
         sqs = self.boto3_client("sqs")
@@ -792,6 +799,30 @@ class Devstack:
             "admin_secret_arn": secret_arn,
         }
         self._save_state()
+
+    def _create_replica_bucket(self) -> None:
+        """The replica stand-in: its own region and KMS key, versioned like the primary."""
+        kms = self.boto3_client("kms", region=REPLICA_REGION)
+        key = kms.create_key(Description="lastgood replica key (devstack)")["KeyMetadata"]
+        s3 = self.boto3_client("s3", region=REPLICA_REGION)
+        s3.create_bucket(
+            Bucket=REPLICA_BUCKET, CreateBucketConfiguration={"LocationConstraint": REPLICA_REGION}
+        )
+        s3.put_bucket_versioning(Bucket=REPLICA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_encryption(
+            Bucket=REPLICA_BUCKET,
+            ServerSideEncryptionConfiguration={
+                "Rules": [
+                    {
+                        "ApplyServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": key["Arn"],
+                        },
+                        "BucketKeyEnabled": True,
+                    }
+                ]
+            },
+        )
 
     def reset_aws(self) -> dict[str, str]:
         """Clear all moto state and recreate the resources; rewrites `env` (ids change) and returns it."""
