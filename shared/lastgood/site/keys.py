@@ -55,3 +55,12 @@ def history_key(name: str) -> str:
 def bundled_name(name: str) -> str:
     """The file name of a dataset's copy in the bundled folder."""
     return f"{name}.json"
+
+
+# The status page's public copy (opt-in, `STATUS_PAGE_PUBLIC`): served by CloudFront as
+# `/status/index.html` from its own origin (no origin path) only when the template opts in.
+STATUS_PREFIX = "status/"
+
+
+def status_page_key() -> str:
+    return STATUS_PREFIX + "index.html"
