@@ -198,7 +198,19 @@ def presigned_url(expires_s: int = DEFAULT_URL_EXPIRES_S, store: BackupStore | N
                 "or write it now with `lastgood status --publish`"
             ) from None
         raise
-    url: str = store.s3.generate_presigned_url(
+    url: str = _sigv4_client().generate_presigned_url(
         "get_object", Params={"Bucket": store.bucket, "Key": key}, ExpiresIn=expires_s
     )
     return url
+
+
+def _sigv4_client() -> Any:
+    """An S3 client that presigns with SigV4 (an SSE-KMS object is served to SigV4 URLs only)."""
+    import boto3
+    from botocore.config import Config
+
+    from lastgood.core.settings import get_settings
+
+    return boto3.session.Session().client(
+        "s3", region_name=get_settings().aws_region, config=Config(signature_version="s3v4")
+    )
