@@ -51,7 +51,7 @@ def test_with_the_opt_in_the_summary_also_copies_the_page_to_the_site_bucket(
     monkeypatch.setenv("STATUS_PAGE_PUBLIC", "true")
     reset_settings()
     result = load_handler("summary")(load_event("summary-schedule.json"), lambda_context)
-    assert result["status_page"]["public_key"] == site_status_page_key() == "status/index.html"
+    assert result["status_page"]["public_key"] == site_status_page_key() == "live/status/index.html"
     head = _head(os.environ["SITE_BUCKET"], site_status_page_key())
     assert head is not None and head["ContentType"].startswith("text/html")
     drain_queue(wait_s=0)

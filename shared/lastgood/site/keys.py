@@ -57,10 +57,11 @@ def bundled_name(name: str) -> str:
     return f"{name}.json"
 
 
-# The status page's public copy (opt-in, `STATUS_PAGE_PUBLIC`): served by CloudFront as
-# `/status/index.html` from its own origin (no origin path) only when the template opts in.
-STATUS_PREFIX = "status/"
+# The status page's public copy (opt-in: the template's `PublishStatusPage` sets
+# `STATUS_PAGE_PUBLIC`, and only then may the summary write it): below `live/`, so the
+# distribution's default behaviour serves it as `/status/index.html`; never a dataset path.
+STATUS_PAGE_PATH = "/status/index.html"
 
 
 def status_page_key() -> str:
-    return STATUS_PREFIX + "index.html"
+    return LIVE_ORIGIN + STATUS_PAGE_PATH
