@@ -50,7 +50,11 @@ class PageCheck:
 def browser_available() -> str | None:
     """None when chromium and chromedriver are installed, else what is missing."""
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists() and not shutil.which(Path(p).name)]
-    return f"{', '.join(missing)} not installed (Debian: apt-get install chromium chromium-driver)" if missing else None
+    return (
+        f"{', '.join(missing)} not installed (Debian: apt-get install chromium chromium-driver)"
+        if missing
+        else None
+    )
 
 
 def inspect_page(html_path: Path, png_path: Path | None = None) -> PageCheck:
@@ -60,7 +64,13 @@ def inspect_page(html_path: Path, png_path: Path | None = None) -> PageCheck:
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+    ):
         options.add_argument(arg)
     options.add_argument(f"--window-size={WIDTH},900")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -69,16 +79,21 @@ def inspect_page(html_path: Path, png_path: Path | None = None) -> PageCheck:
         driver.get(html_path.resolve().as_uri())
         check = PageCheck()
         check.marks = json.loads(driver.execute_script(_COUNT_JS))
-        badge = driver.execute_script("const b = document.querySelector('[data-health]'); return b && b.dataset.health")
+        badge = driver.execute_script(
+            "const b = document.querySelector('[data-health]'); return b && b.dataset.health"
+        )
         check.health = str(badge) if badge else None
         check.height = int(driver.execute_script("return document.documentElement.scrollHeight"))
         check.console_errors = [
-            entry["message"] for entry in driver.get_log("browser") if entry.get("level") in ("SEVERE", "ERROR")
+            entry["message"]
+            for entry in driver.get_log("browser")
+            if entry.get("level") in ("SEVERE", "ERROR")
         ]
         if png_path is not None:
             # The whole page, not just the window: Chrome DevTools' own full-size capture.
             shot = driver.execute_cdp_cmd(
-                "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "fromSurface": True}
+                "Page.captureScreenshot",
+                {"format": "png", "captureBeyondViewport": True, "fromSurface": True},
             )
             png_path.parent.mkdir(parents=True, exist_ok=True)
             png_path.write_bytes(base64.b64decode(shot["data"]))
@@ -97,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {problem}\n")
         return 2
     check = inspect_page(args.html, args.png)
-    sys.stdout.write(json.dumps({"console_errors": check.console_errors, "marks": check.marks}, indent=2) + "\n")
+    sys.stdout.write(
+        json.dumps({"console_errors": check.console_errors, "marks": check.marks}, indent=2) + "\n"
+    )
     return 1 if check.console_errors else 0
 
 

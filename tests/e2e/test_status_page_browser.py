@@ -57,7 +57,9 @@ def status_sources(clean_aws, monkeypatch, tmp_path: Path) -> Iterator[str]:
     monkeypatch.setenv("LASTGOOD_CONFIG", str(path))
     monkeypatch.setenv("TEST_STATUS_ORDERS_URL", pg_url(database))
     # A port nothing listens on: every backup of `billing` fails with the source unavailable.
-    monkeypatch.setenv("TEST_STATUS_BILLING_URL", "postgresql://lastgood@127.0.0.1:1/billing?connect_timeout=2")
+    monkeypatch.setenv(
+        "TEST_STATUS_BILLING_URL", "postgresql://lastgood@127.0.0.1:1/billing?connect_timeout=2"
+    )
     reset_settings()
     reset_config()
     try:
@@ -119,6 +121,8 @@ def test_status_page_in_chromium_has_one_mark_per_backup_and_no_console_errors(s
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and check.height > 900
     html = page.read_text()
     assert "deploy &lt;b&gt;4f2a9c1&lt;/b&gt;" in html and "<b>4f2a9c1" not in html
-    assert all(f'data-dataset="{name}" data-ok="true"' in html for name in ("prompts", "patterns", "learning"))
+    assert all(
+        f'data-dataset="{name}" data-ok="true"' in html for name in ("prompts", "patterns", "learning")
+    )
     if os.environ.get("LASTGOOD_WRITE_SCREENSHOT"):
         shutil.copyfile(png, DOCS_PNG)

@@ -38,7 +38,9 @@ def test_the_scheduled_summary_writes_the_page_to_the_backup_bucket_only(clean_a
     head = _head(os.environ["BACKUP_BUCKET"], status_page_key())
     assert head is not None and head["ContentType"].startswith("text/html")
     assert head["ServerSideEncryption"] == "aws:kms"
-    body = aws.client("s3").get_object(Bucket=os.environ["BACKUP_BUCKET"], Key=status_page_key())["Body"].read()
+    body = (
+        aws.client("s3").get_object(Bucket=os.environ["BACKUP_BUCKET"], Key=status_page_key())["Body"].read()
+    )
     assert f'data-backup="{backup_id}"'.encode() in body
     # and nothing reaches the site bucket (publishing it is an opt-in)
     assert _head(os.environ["SITE_BUCKET"], site_status_page_key()) is None
@@ -68,7 +70,7 @@ def test_status_url_is_a_presigned_link_to_the_stored_page_valid_for_expires(cle
     # Then it is a presigned GET of the status key that expires in 300 s and serves the page
     query = parse_qs(urlparse(url).query)
     assert urlparse(url).path.endswith("/" + status_page_key()) and query["X-Amz-Expires"] == ["300"]
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the devstack's S3
+    with urllib.request.urlopen(url, timeout=10) as response:
         assert b"<!DOCTYPE html>" in response.read()
 
 

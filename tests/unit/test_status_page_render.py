@@ -45,11 +45,18 @@ class Elements(HTMLParser):
         return out
 
 
-def _source(name: str, n: int, *, states: tuple[str, ...] = STATES, every: timedelta | None = None) -> SourceTimeline:
+def _source(
+    name: str, n: int, *, states: tuple[str, ...] = STATES, every: timedelta | None = None
+) -> SourceTimeline:
     src = SourceTimeline(name, "postgres", 3600, 14400)
     step = every or (WINDOW / max(n, 1)) * 0.99
     src.marks = [
-        BackupMark(f"20261101T000000.{i:06d}Z-abcdef", NOW - step * (n - i), states[i % len(states)], pinned=i % 97 == 0)
+        BackupMark(
+            f"20261101T000000.{i:06d}Z-abcdef",
+            NOW - step * (n - i),
+            states[i % len(states)],
+            pinned=i % 97 == 0,
+        )
         for i in range(n)
     ]
     return src
@@ -58,9 +65,18 @@ def _source(name: str, n: int, *, states: tuple[str, ...] = STATES, every: timed
 def test_every_outside_string_is_escaped_and_the_page_has_no_script():
     # Given a source name, a backup id, a reason, a drill error and a dataset with markup in them
     src = _source("<script>alert(1)</script>", 2)
-    src.marks[0] = BackupMark('x"><script>alert(2)</script>', NOW - timedelta(hours=2), "failed", reason="<img src=x onerror=alert(3)>")
-    src.drills = [DrillMark("<b>id</b>", NOW - timedelta(hours=1), False, 10.0, 60, error="<script>alert(4)</script>")]
-    inputs = StatusInputs("<i>dev</i>", NOW, [src], [DatasetRow("<u>ds</u>", 60, None, None, "not published <script>")])
+    src.marks[0] = BackupMark(
+        'x"><script>alert(2)</script>',
+        NOW - timedelta(hours=2),
+        "failed",
+        reason="<img src=x onerror=alert(3)>",
+    )
+    src.drills = [
+        DrillMark("<b>id</b>", NOW - timedelta(hours=1), False, 10.0, 60, error="<script>alert(4)</script>")
+    ]
+    inputs = StatusInputs(
+        "<i>dev</i>", NOW, [src], [DatasetRow("<u>ds</u>", 60, None, None, "not published <script>")]
+    )
     # When rendered
     html = render(inputs)
     # Then no markup from the inputs survives: there is no script at all, every string is escaped
@@ -77,7 +93,11 @@ def test_every_outside_string_is_escaped_and_the_page_has_no_script():
 
 def test_first_deploy_says_no_backups_yet_for_each_source():
     # Given declared sources with no backup at all (first deploy)
-    inputs = StatusInputs("dev", NOW, [SourceTimeline("pg", "postgres", 3600, 3600), SourceTimeline("kv", "upstash", 86400, 3600)])
+    inputs = StatusInputs(
+        "dev",
+        NOW,
+        [SourceTimeline("pg", "postgres", 3600, 3600), SourceTimeline("kv", "upstash", 86400, 3600)],
+    )
     page = Elements(render(inputs))
     # Then each source says so, plainly, and has no mark
     assert len(page.with_attr("data-empty")) == 2

@@ -4,7 +4,7 @@ Pure: `render(inputs)` turns `status_model.StatusInputs` into the page's text. P
 source an SVG timeline over the last 30 days:
 
 - a row per backup state (verified, complete, suspect, failed), each with its own shape *and*
-  colour (Okabe–Ito palette, safe for colour-blind readers) *and* position, so no meaning rests
+  colour (Okabe-Ito palette, safe for colour-blind readers) *and* position, so no meaning rests
   on colour alone; pinned backups carry a pin on top; every mark has a `<title>` tooltip;
 - the RPO band: green where the newest good backup was within the RPO, hatched red where not;
 - the restore drills as bars of recovery time against the RTO line (purple past the RTO,
@@ -128,7 +128,7 @@ def _bucket_marks(src: SourceTimeline, start: datetime, end: datetime) -> Iterab
         x = round(LEFT + (index + 0.5) / BUCKETS * PLOT, 1)
         y = ROW_Y[state]
         pinned = sum(1 for m in marks if m.pinned)
-        title = f"{len(marks)} {state} backup{'s' if len(marks) != 1 else ''} {_when(marks[0].at)} – {_when(marks[-1].at)}"
+        title = f"{len(marks)} {state} backup{'s' if len(marks) != 1 else ''} {_when(marks[0].at)} to {_when(marks[-1].at)}"
         title += f", {pinned} pinned" if pinned else ""
         reasons = sorted({m.reason for m in marks if m.reason and state in ("failed", "suspect")})
         title += ("; " + "; ".join(reasons[:3])) if reasons else ""
@@ -140,7 +140,9 @@ def _bucket_marks(src: SourceTimeline, start: datetime, end: datetime) -> Iterab
 
 
 def _rpo_band(src: SourceTimeline, start: datetime, end: datetime) -> str:
-    parts = [f'<text x="{LEFT - 8}" y="{RPO_Y + 8}" text-anchor="end">RPO {e(human_duration(src.rpo_s))}</text>']
+    parts = [
+        f'<text x="{LEFT - 8}" y="{RPO_Y + 8}" text-anchor="end">RPO {e(human_duration(src.rpo_s))}</text>'
+    ]
     parts.append(
         f'<rect x="{LEFT}" y="{RPO_Y}" width="{PLOT}" height="{RPO_H}" fill="url(#hatch)">'
         f"<title>outside the RPO: no good backup within {e(human_duration(src.rpo_s))}</title></rect>"
@@ -149,7 +151,7 @@ def _rpo_band(src: SourceTimeline, start: datetime, end: datetime) -> str:
         x0, x1 = _x(lo, start, end), _x(hi, start, end)
         parts.append(
             f'<rect class="rpo-ok" x="{x0}" y="{RPO_Y}" width="{max(0.5, round(x1 - x0, 1))}" '
-            f'height="{RPO_H}" fill="#8fd3bd"><title>within the RPO {_when(lo)} – {_when(hi)}</title></rect>'
+            f'height="{RPO_H}" fill="#8fd3bd"><title>within the RPO {_when(lo)} to {_when(hi)}</title></rect>'
         )
     return "".join(parts)
 
@@ -207,7 +209,9 @@ def _axis(start: datetime, end: datetime) -> str:
         day += timedelta(days=1)
         n += 1
     now_x = _x(end, start, end)
-    parts.append(f'<line x1="{now_x}" x2="{now_x}" y1="16" y2="{DRILL_BASE}" stroke="#333" stroke-width="1"/>')
+    parts.append(
+        f'<line x1="{now_x}" x2="{now_x}" y1="16" y2="{DRILL_BASE}" stroke="#333" stroke-width="1"/>'
+    )
     for state in STATES:
         parts.append(f'<text x="{LEFT - 8}" y="{ROW_Y[state] + 4}" text-anchor="end">{state}</text>')
     return "".join(parts)
@@ -272,7 +276,7 @@ def _legend() -> str:
         items.append(f'{_use(state, x, 14)}<text x="{x + 10}" y="18">{e(LABELS[state])}</text>')
         x += 240
     items.append(
-        f'{_use("complete", 10, 40)}{_use("pin", 10, 40)}{_use("pinhead", 10, 40)}'
+        f"{_use('complete', 10, 40)}{_use('pin', 10, 40)}{_use('pinhead', 10, 40)}"
         '<text x="20" y="44">pinned (kept by retention)</text>'
         '<rect x="250" y="34" width="18" height="10" fill="#8fd3bd"/><text x="274" y="44">within the RPO</text>'
         '<rect x="400" y="34" width="18" height="10" fill="url(#hatch)"/><text x="424" y="44">outside the RPO</text>'
@@ -280,7 +284,9 @@ def _legend() -> str:
         f'<rect x="700" y="32" width="6" height="12" fill="{DRILL_SLOW}"/><text x="712" y="44">drill over the RTO</text>'
         '<line x1="840" x2="860" y1="38" y2="38" stroke="#777" stroke-dasharray="4 3"/><text x="866" y="42">RTO</text>'
     )
-    return f'<svg class="legend" viewBox="0 0 {WIDTH} 52" role="img" aria-label="legend">{"".join(items)}</svg>'
+    return (
+        f'<svg class="legend" viewBox="0 0 {WIDTH} 52" role="img" aria-label="legend">{"".join(items)}</svg>'
+    )
 
 
 def _datasets(inputs: StatusInputs) -> str:
@@ -298,7 +304,9 @@ def _datasets(inputs: StatusInputs) -> str:
             f"<td>{e(human_duration(ds.age_s)) if ds.age_s is not None else '—'}</td>"
             f"<td>{e(human_duration(ds.freshness_s))}</td></tr>"
         )
-    head = "<tr><th>dataset</th><th>state</th><th>last published</th><th>age</th><th>freshness budget</th></tr>"
+    head = (
+        "<tr><th>dataset</th><th>state</th><th>last published</th><th>age</th><th>freshness budget</th></tr>"
+    )
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -327,7 +335,11 @@ def render(inputs: StatusInputs) -> str:
         f'<header><h1>lastgood status <span class="muted">— {e(inputs.stage)}</span></h1>'
         f'<span class="badge {health}" data-health="{health}">{e(badge[health])}</span>'
         f'<span class="muted">generated {e(_when(now))}, last 30 days</span></header>'
-        + (f'<div class="card"><strong>Needs attention</strong><ul class="issues">{issue_list}</ul></div>' if issues else "")
+        + (
+            f'<div class="card"><strong>Needs attention</strong><ul class="issues">{issue_list}</ul></div>'
+            if issues
+            else ""
+        )
         + "".join(f'<p class="muted note">{e(n)}</p>' for n in inputs.notes)
         + f'<div class="card">{_legend()}</div>'
         + "".join(sources)
