@@ -12,6 +12,8 @@
     locks/<source>/<slot>.lock                       one per schedule slot (conditional write)
     locks/prune-<source>.lock                        one prune of a source at a time
     audit/<kind>/<YYYY>/<MM>/<DD>/<ts>-<id>.json     the audit trail (`lastgood.storage.audit`)
+    status/index.html                                the status page (`lastgood.monitoring.status_page`),
+                                                     replaced by every summary run; not a backup
 
 Everything else builds keys with these functions and reads them back with
 `parse_key`. The audit trail's layout is the audit module's own (it is shared
