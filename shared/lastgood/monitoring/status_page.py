@@ -5,7 +5,7 @@ source an SVG timeline over the last 30 days:
 
 - a row per backup state (verified, complete, suspect, failed), each with its own shape *and*
   colour (Okabe-Ito palette, safe for colour-blind readers) *and* position, so no meaning rests
-  on colour alone; pinned backups carry a pin on top; every mark has a `<title>` tooltip;
+  on colour alone; pinned backups carry a blue square frame; every mark has a `<title>` tooltip;
 - the RPO band: green where the newest good backup was within the RPO, hatched red where not;
 - the restore drills as bars of recovery time against the RTO line (purple past the RTO,
   a cross for a failed drill).
@@ -29,6 +29,7 @@ from lastgood.monitoring.status_model import STATES, BackupMark, DrillMark, Sour
 MAX_MARKS = 800  # per source in the window: up to here one mark per backup (hourly for 30 days fits)
 BUCKETS = 240  # above it: one mark per state per 3-hour bucket
 MAX_DRILL_LABELS = 12
+DODGE_MAX, DODGE_GAP = 40, 9.0  # rows this sparse: marks closer than the gap are set side by side
 MAX_PROBLEMS = 8
 
 WIDTH, LEFT, RIGHT = 1000, 92, 16
@@ -69,8 +70,7 @@ DEFS = (
     '<circle id="s-complete" r="4.5" fill="#fff" stroke="#009E73" stroke-width="2"/>'
     '<path id="s-suspect" d="M0,-6L5.5,4H-5.5Z" fill="#E69F00" stroke="#6b4a00" stroke-width="1"/>'
     '<path id="s-failed" d="M-4.5,-4.5L4.5,4.5M-4.5,4.5L4.5,-4.5" stroke="#D55E00" stroke-width="2.6"/>'
-    '<path id="s-pin" d="M0,-6V-13" stroke="#0072B2" stroke-width="1.6"/>'
-    '<circle id="s-pinhead" cy="-14" r="2.6" fill="#0072B2"/>'
+    '<rect id="s-pin" x="-8" y="-8" width="16" height="16" rx="2" fill="none" stroke="#0072B2" stroke-width="2"/>'
     '<pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
     '<rect width="6" height="6" fill="#f9d9c8"/><path d="M0,0V6" stroke="#D55E00" stroke-width="2"/></pattern>'
     "</defs>"
@@ -107,10 +107,28 @@ def _use(shape: str, x: float, y: float) -> str:
     return f'<use href="#s-{shape}" x="{x}" y="{y}"/>'
 
 
+def _dodged(src: SourceTimeline, start: datetime, end: datetime) -> dict[int, float]:
+    """x of each mark (by index); in a row of at most `DODGE_MAX` marks, marks closer than
+    `DODGE_GAP` px are pushed left of the newer one so each stays visible (the tooltip keeps
+    the exact time). Denser rows are drawn where they fall."""
+    xs: dict[int, float] = {}
+    for state in STATES:
+        row = [i for i, m in enumerate(src.marks) if m.state == state]
+        dodge = len(row) <= DODGE_MAX
+        previous: float | None = None
+        for i in reversed(row):  # newest first
+            x = _x(src.marks[i].at, start, end)
+            if dodge and previous is not None:
+                x = max(LEFT, min(x, round(previous - DODGE_GAP, 1)))
+            xs[i] = previous = x
+    return xs
+
+
 def _single_marks(src: SourceTimeline, start: datetime, end: datetime) -> Iterable[str]:
-    for mark in src.marks:
-        x, y = _x(mark.at, start, end), ROW_Y[mark.state]
-        pin = _use("pin", x, y) + _use("pinhead", x, y) if mark.pinned else ""
+    xs = _dodged(src, start, end)
+    for i, mark in enumerate(src.marks):
+        x, y = xs[i], ROW_Y[mark.state]
+        pin = _use("pin", x, y) if mark.pinned else ""
         yield (
             f'<g class="mark" data-backup="{e(mark.backup_id)}" data-state="{mark.state}" '
             f'data-pinned="{str(mark.pinned).lower()}"><title>{e(_mark_title(mark))}</title>'
@@ -132,7 +150,7 @@ def _bucket_marks(src: SourceTimeline, start: datetime, end: datetime) -> Iterab
         title += f", {pinned} pinned" if pinned else ""
         reasons = sorted({m.reason for m in marks if m.reason and state in ("failed", "suspect")})
         title += ("; " + "; ".join(reasons[:3])) if reasons else ""
-        pin = _use("pin", x, y) + _use("pinhead", x, y) if pinned else ""
+        pin = _use("pin", x, y) if pinned else ""
         yield (
             f'<g class="mark" data-bucket="{index}" data-state="{state}" data-count="{len(marks)}" '
             f'data-pinned="{str(bool(pinned)).lower()}"><title>{e(title)}</title>{_use(state, x, y)}{pin}</g>'
@@ -150,7 +168,7 @@ def _rpo_band(src: SourceTimeline, start: datetime, end: datetime) -> str:
     for lo, hi in src.coverage(start, end):
         x0, x1 = _x(lo, start, end), _x(hi, start, end)
         parts.append(
-            f'<rect class="rpo-ok" x="{x0}" y="{RPO_Y}" width="{max(0.5, round(x1 - x0, 1))}" '
+            f'<rect class="rpo-ok" x="{min(x0, LEFT + PLOT - 4)}" y="{RPO_Y}" width="{max(4, round(x1 - x0, 1))}" '
             f'height="{RPO_H}" fill="#8fd3bd"><title>within the RPO {_when(lo)} to {_when(hi)}</title></rect>'
         )
     return "".join(parts)
@@ -276,7 +294,7 @@ def _legend() -> str:
         items.append(f'{_use(state, x, 14)}<text x="{x + 10}" y="18">{e(LABELS[state])}</text>')
         x += 240
     items.append(
-        f"{_use('complete', 10, 40)}{_use('pin', 10, 40)}{_use('pinhead', 10, 40)}"
+        f"{_use('complete', 10, 40)}{_use('pin', 10, 40)}"
         '<text x="20" y="44">pinned (kept by retention)</text>'
         '<rect x="250" y="34" width="18" height="10" fill="#8fd3bd"/><text x="274" y="44">within the RPO</text>'
         '<rect x="400" y="34" width="18" height="10" fill="url(#hatch)"/><text x="424" y="44">outside the RPO</text>'
