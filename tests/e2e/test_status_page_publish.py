@@ -86,3 +86,19 @@ def test_status_refuses_a_url_lifetime_above_seven_days_and_an_unwritable_out(cl
     assert usage.value.code == 2
     result = run_cli("status", "--out", str(tmp_path / "missing-dir" / "status.html"))
     assert result.code != 0 and "cannot write" in result.err and "Traceback" not in result.err
+
+
+def test_a_backup_bucket_that_cannot_be_read_is_shown_on_the_page_not_hidden(
+    clean_aws, tmp_path, monkeypatch
+):
+    # Given a backup bucket that does not exist
+    monkeypatch.setenv("BACKUP_BUCKET", "lastgood-no-such-bucket")
+    reset_settings()
+    # When the page is rendered
+    out = tmp_path / "status.html"
+    result = run_cli("status", "--out", str(out))
+    # Then it is still written (a report), each source saying why its backups are unknown
+    assert result.code == 0, result.err
+    html = out.read_text()
+    assert html.count("could not read backups") >= 3 and "S3 NoSuchBucket" in html
+    assert 'data-health="attention"' in html
