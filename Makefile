@@ -30,6 +30,10 @@ $(VENV)/.installed: pyproject.toml
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools >/dev/null) \
 	  || echo "warning: could not install redis-tools (redis-cli); the redis-cli --pipe restore tests will be skipped" >&2; \
 	  else echo "warning: redis-cli not found (Debian: apt-get install redis-tools)" >&2; fi; }
+	@command -v chromedriver >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "warning: could not install chromium (chromium-driver); the status page browser test will be skipped" >&2; \
+	  else echo "warning: chromedriver not found (Debian: apt-get install chromium chromium-driver)" >&2; fi; }
 	@touch $@
 	@echo "installed: the lastgood command is $(VENV)/bin/lastgood; put it on PATH with: source $(VENV)/bin/activate"
 

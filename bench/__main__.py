@@ -22,6 +22,7 @@ STACK_AREAS: dict[str, Callable[[Context], None]] = {
     "regenerate": regenerate.run,
     "prune": prune.run,
     "runtime-imports": lambda ctx: imports.run_runtime(ctx, _bench_config(ctx)),
+    "status": lambda ctx: __import__("bench.status", fromlist=["run"]).run(ctx),
 }
 AREAS = (*STACK_AREAS, "imports")
 

@@ -216,7 +216,11 @@ def inline_statements(logical_id: str) -> list[dict[str, Any]]:
     for node in walk(props(logical_id).get("Policies", [])):
         if isinstance(node, dict) and "Statement" in node:
             body = node["Statement"]
-            statements.extend(body if isinstance(body, list) else [body])
+            for item in body if isinstance(body, list) else [body]:
+                if isinstance(item, dict) and "Fn::If" in item:  # a conditional statement: either branch
+                    statements.extend(b for b in item["Fn::If"][1:] if isinstance(b, dict) and "Effect" in b)
+                else:
+                    statements.append(item)
     return statements
 
 

@@ -58,6 +58,10 @@ def test_function_uses_no_managed_admin_policies(logical_id: str) -> None:
 def test_s3_permissions_are_scoped_to_the_products_buckets_and_prefixes(logical_id: str) -> None:
     # Given a function's S3 statements / Then each resource is a product bucket or one of its prefixes
     allowed_prefixes = ("backups/", "locks/", "audit/", "live/", "last-good/", "versions/", "history/")
+    # issue 19: lastgood's own records below a backup and the status page, by exact name
+    allowed_prefixes += ("status/",)
+    records = ("/*/accepted.json", "/pins/*.pin.json", "/pins/*.unpin.json")
+    exact = ("status/index.html", "live/status/index.html")
     for statement in inline_statements(logical_id):
         if not any(str(a).startswith("s3:") for a in as_list(statement["Action"])):
             continue
@@ -70,7 +74,9 @@ def test_s3_permissions_are_scoped_to_the_products_buckets_and_prefixes(logical_
             assert bucket in {"${BackupBucket.Arn", "${SiteBucket.Arn"}, text
             assert key.startswith(allowed_prefixes), text
             assert (
-                key.endswith(("/*", "/*/verification.json", "/*/manifest.json")) or key == "locks/prune-*"
+                (key.endswith(("/*", "/*/verification.json", "/*/manifest.json")) or key == "locks/prune-*")
+                or key.endswith(records)
+                or key in exact
             ), text
 
 

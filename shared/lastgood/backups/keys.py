@@ -12,6 +12,8 @@
     locks/<source>/<slot>.lock                       one per schedule slot (conditional write)
     locks/prune-<source>.lock                        one prune of a source at a time
     audit/<kind>/<YYYY>/<MM>/<DD>/<ts>-<id>.json     the audit trail (`lastgood.storage.audit`)
+    status/index.html                                the status page (`lastgood.monitoring.status_page`),
+                                                     replaced by every summary run; not a backup
 
 Everything else builds keys with these functions and reads them back with
 `parse_key`. The audit trail's layout is the audit module's own (it is shared
@@ -41,6 +43,7 @@ __all__ = [
     "MANIFEST_NAME",
     "PINS_DIR",
     "RESERVED_NAMES",
+    "STATUS_PAGE_KEY",
     "VERIFICATION_NAME",
     "BackupKey",
     "acceptance_key",
@@ -60,6 +63,7 @@ __all__ = [
     "prune_lock_key",
     "source_from_prefix",
     "source_prefix",
+    "status_page_key",
     "verification_key",
 ]
 
@@ -178,3 +182,13 @@ def is_lastgood_document(relpath: str) -> bool:
     (the bucket policy and the health/summary roles match those names under any prefix)."""
     base = relpath.rsplit("/", 1)[-1]
     return relpath in RESERVED_NAMES or base in RESERVED_NAMES or _PIN_RE.match(relpath) is not None
+
+
+# The status page (`lastgood.monitoring.status_page`), rewritten by every summary run. Not a
+# backup: outside `backups/`, so no retention, prune or immutability rule concerns it; the bucket
+# policy exempts exactly this key from the conditional-create rule (it is replaced daily).
+STATUS_PAGE_KEY = "status/index.html"
+
+
+def status_page_key() -> str:
+    return STATUS_PAGE_KEY

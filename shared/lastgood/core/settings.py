@@ -67,6 +67,8 @@ class Settings(BaseModel):
     kv_mirror_timeout_ms: Annotated[int, Field(gt=0, le=30000)] = Field(1000, alias="KV_MIRROR_TIMEOUT_MS")
     kv_fallback_timeout_s: Annotated[float, Field(gt=0, le=30)] = Field(3.0, alias="KV_FALLBACK_TIMEOUT_S")
     kv_recover_budget_s: Annotated[float, Field(gt=0, le=300)] = Field(2.0, alias="KV_RECOVER_BUDGET_S")
+    # Status page: the summary also copies it to the site bucket (served by CloudFront) when true.
+    status_page_public: bool = Field(False, alias="STATUS_PAGE_PUBLIC")
 
     # Cross-region replica (lastgood.backups.replica): "replica" = this deployment holds the copies
     # (no backup schedules; prune applies the config's [replica].retention); the endpoint is for a
@@ -74,7 +76,7 @@ class Settings(BaseModel):
     deployment_mode: Literal["primary", "replica"] = Field("primary", alias="LASTGOOD_DEPLOYMENT_MODE")
     replica_endpoint_url: str | None = Field(None, alias="LASTGOOD_REPLICA_ENDPOINT_URL")
 
-    @field_validator("allow_insecure_transport", mode="before")
+    @field_validator("allow_insecure_transport", "status_page_public", mode="before")
     @classmethod
     def _parse_bool(cls, value: object) -> object:
         if isinstance(value, str):

@@ -55,3 +55,13 @@ def history_key(name: str) -> str:
 def bundled_name(name: str) -> str:
     """The file name of a dataset's copy in the bundled folder."""
     return f"{name}.json"
+
+
+# The status page's public copy (opt-in: the template's `PublishStatusPage` sets
+# `STATUS_PAGE_PUBLIC`, and only then may the summary write it): below `live/`, so the
+# distribution's default behaviour serves it as `/status/index.html`; never a dataset path.
+STATUS_PAGE_PATH = "/status/index.html"
+
+
+def status_page_key() -> str:
+    return LIVE_ORIGIN + STATUS_PAGE_PATH
