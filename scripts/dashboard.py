@@ -175,7 +175,10 @@ def source_row(config: LastgoodConfig, name: str, alarm_ids: list[str]) -> list[
     rpo, rto = source.rpo_seconds, source.rto_seconds
     age = graph(
         f"{name}: time since last good backup vs RPO",
-        [metric("BackupAgeSeconds", dim, label="age of newest complete backup (s)")],
+        [
+            metric("GoodBackupAgeSeconds", dim, label="last good backup (s)"),
+            metric("BackupAgeSeconds", dim, label="newest complete, suspect too (late alarm)", color=GREY),
+        ],
         annotations={"horizontal": [line(rpo, f"RPO {human_duration(rpo)}", fill="above")]},
         yAxis={"left": {"min": 0, "label": "seconds", "showUnits": False}},
     )
