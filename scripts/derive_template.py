@@ -134,6 +134,13 @@ def build(config_file: Path, out: Path) -> dict[str, Any]:
     config = load_config_file(config_file)
     values = derive(config)
     rendered = render(load_template(), values, config_name=config_file.name, base="../")
+    # --- backup-health dashboard (issue 19): its body follows the declared sources and datasets ---
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))
+    from scripts.dashboard import attach_dashboard
+
+    attach_dashboard(rendered, config, {key: value["Name"] for key, value in values["Source"].items()})
+    # --- end backup-health dashboard ---
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rendered, indent=1) + "\n", encoding="utf-8")
     summary = {"config": str(config_file), "sources": [v["Name"] for v in values["Source"].values()]}

@@ -2,7 +2,9 @@
 
 `BackupAgeSeconds` (per source) is what the backup-late alarm reads: the alarm
 treats missing data as breaching, so a source with no complete backup emits
-nothing and still alarms (dead-man's switch). Pure evaluation is separated
+nothing and still alarms (dead-man's switch). `GoodBackupAgeSeconds` is the age of
+the newest *good* one (not suspect, or accepted): the dashboard's "time since last
+good backup", which a run of suspect backups does not reset. Pure evaluation is separated
 from the S3 reads so it can be unit-tested.
 """
 
@@ -26,6 +28,7 @@ class BackupFreshness:
     last_drill_passed: bool | None = None
     last_drill_at: str | None = None
     recovery_time_s: float | None = None
+    good_age_seconds: float | None = None  # newest complete backup that is not suspect (or accepted)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +102,10 @@ def backup_freshness(
             item.newest_backup_id = newest.backup_id
             item.finished_at = finished
             item.age_seconds = max(0.0, (moment - finished).total_seconds())
+        good = next((b for b in mine if not b.suspect), None)
+        if good is not None:
+            finished = parse_time(good.manifest.finished_at) if good.manifest else good.created_at
+            item.good_age_seconds = max(0.0, (moment - finished).total_seconds())
         for listing in mine:  # newest first: the newest verification that was a restore drill
             record = listing.verification
             if record is None or record.drill is None:
@@ -148,7 +155,10 @@ def emit_freshness_metrics(backups: list[BackupFreshness], datasets: list[Datase
 
     for b in backups:
         if b.age_seconds is not None:  # none at all: emit nothing, the alarm treats missing as breaching
-            emit_metrics({"BackupAgeSeconds": ("Seconds", b.age_seconds)}, source=b.source)
+            values = {"BackupAgeSeconds": ("Seconds", b.age_seconds)}
+            if b.good_age_seconds is not None:
+                values["GoodBackupAgeSeconds"] = ("Seconds", b.good_age_seconds)
+            emit_metrics(values, source=b.source)
     for d in datasets:
         if d.age_seconds is not None:
             emit_metrics({"DatasetAgeSeconds": ("Seconds", d.age_seconds)}, dataset=d.dataset)
