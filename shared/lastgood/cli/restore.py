@@ -78,6 +78,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--allow-suspect", action="store_true", help="with --latest: a suspect backup may be chosen"
     )
+    p.add_argument("--to-time", metavar="T", help="PITR: the state at time T (ISO 8601 UTC, or latest); with --source")
+    p.add_argument("--to-lsn", metavar="LSN", help="PITR: the state after every transaction committed at or before LSN")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_restore)
 
@@ -146,6 +148,10 @@ def run_restore(args: argparse.Namespace) -> int:
     if args.wipe_first and not args.force:
         raise UsageError("--wipe-first empties the target: it needs --force")
     target_url = with_database(args.target, args.db)
+    if args.to_time or args.to_lsn:  # point-in-time recovery: base + change log (lastgood.pitr)
+        from lastgood.cli.pitr import run_pitr_restore
+
+        return run_pitr_restore(args, target_url)
     token = target_token(args.target, args.target_token_env)  # the target's own, never the source's
     store = BackupStore.from_settings()
     if args.source:
