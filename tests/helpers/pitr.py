@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,8 +42,9 @@ def execute(url: str, *statements: str) -> None:
 
 
 @contextmanager
-def pitr_source(tmp_path: Path, name: str = "pitrsrc", **options: Any) -> Iterator[tuple[str, str]]:
+def pitr_source(tmp_path: Path, name: str | None = None, **options: Any) -> Iterator[tuple[str, str]]:
     """(source name, source URL): a fresh database with SCHEMA, declared `pitr = true` (env PITR_DB_URL)."""
+    name = name or f"pitr-{secrets.token_hex(3)}"  # a source of its own: the bucket is shared by the session
     db = create_database("lg_pitr")
     url = pg_url(db)
     execute(url, SCHEMA)

@@ -29,7 +29,7 @@ def test_restore_to_t2_equals_the_source_at_t2_and_latest_equals_now(devstack, t
     with pitr_source(tmp_path, pitr_part_bytes=2048) as (source, url):
         base = take_base(source, on_demand=True)
         assert base.status == "ok" and base.manifest is not None
-        assert base.manifest.extra["pitr"]["slot"].startswith("lastgood_pitrsrc_")
+        assert base.manifest.extra["pitr"]["slot"].startswith("lastgood_pitr_")
         execute(
             url,
             "INSERT INTO customers (name, bio) VALUES ('new1', repeat('x', 5000)), ('new2', NULL)",

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.store import BackupStore
 from lastgood.core.config import SourceConfig
@@ -283,7 +285,7 @@ def run_capture(source_name: str, *, store: BackupStore | None = None) -> Captur
     except Exception as exc:
         emit_metrics({METRIC_CAPTURE_FAILURE: ("Count", 1)}, source=source.name)
         logger.error("PITR capture failed; the slot was not advanced", extra={"source": source.name, "error": str(exc)[:500]})
-        if isinstance(exc, LastgoodError):
+        if isinstance(exc, LastgoodError | BotoCoreError | ClientError):  # S3 down: exit 4 (the CLI's table)
             raise
         raise BackupError(
             f"capture of {source.name!r} failed; nothing was committed and the slot was not advanced: "
