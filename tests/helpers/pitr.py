@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import secrets
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +32,10 @@ TABLES = {"customers": "id", "orders": "id", "tags": "name"}
 def snapshot(url: str, tables: dict[str, str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, ordered by key."""
     with psycopg.connect(url) as conn:
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY {k}").fetchall() for t, k in (tables or TABLES).items()}
+        return {
+            t: conn.execute(f"SELECT * FROM {t} ORDER BY {k}").fetchall()
+            for t, k in (tables or TABLES).items()
+        }
 
 
 def execute(url: str, *statements: str) -> None:

@@ -86,7 +86,10 @@ def test_a_slot_dropped_behind_lastgoods_back_fails_capture_loudly_and_health_sa
 def test_a_transaction_larger_than_one_part_is_split_and_stitched(devstack, tmp_path):
     with pitr_source(tmp_path, pitr_part_bytes=1024) as (source, url):
         take_base(source, on_demand=True)
-        execute(url, "INSERT INTO customers (name, bio) SELECT 'bulk' || g, md5(g::text) FROM generate_series(1, 400) g")
+        execute(
+            url,
+            "INSERT INTO customers (name, bio) SELECT 'bulk' || g, md5(g::text) FROM generate_series(1, 400) g",
+        )
         segment = run_capture(source).segment
         assert segment is not None and segment.transactions == 1 and len(segment.parts) > 10
         with empty_database() as target:
@@ -107,7 +110,9 @@ def test_restore_times_before_the_oldest_base_or_in_the_future_are_refused(devst
             bad = run_cli("restore", "--source", source, "--to-lsn", "nonsense", "--target", target)
             assert bad.code == 2 and "--to-lsn" in bad.err
             with psycopg.connect(target) as conn:  # nothing was written
-                assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+                assert conn.execute(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                ).fetchone() == (0,)
 
 
 def test_a_corrupt_segment_in_the_middle_stops_restore_before_it(devstack, tmp_path):
@@ -132,7 +137,9 @@ def test_a_corrupt_segment_in_the_middle_stops_restore_before_it(devstack, tmp_p
 
 def test_unchanged_toast_values_stay_and_truncate_replays(devstack, tmp_path):
     with pitr_source(tmp_path) as (source, url):
-        big = "".join(f"{i:08x}" for i in range(4000))  # ~32 KB, incompressible enough to be TOASTed out of line
+        big = "".join(
+            f"{i:08x}" for i in range(4000)
+        )  # ~32 KB, incompressible enough to be TOASTed out of line
         execute(url, f"INSERT INTO customers (name, bio) VALUES ('toast', '{big}')")
         take_base(source, on_demand=True)
         execute(url, "UPDATE customers SET name = 'toast2' WHERE name = 'toast'", "TRUNCATE tags")

@@ -62,7 +62,9 @@ def test_restore_to_t2_equals_the_source_at_t2_and_latest_equals_now(devstack, t
         assert t1 < t2 < t3 and snap1 != snap2
 
         with empty_database() as target:
-            result = run_cli("restore", "--source", source, "--to-time", iso_z(t2), "--target", target, "--json")
+            result = run_cli(
+                "restore", "--source", source, "--to-time", iso_z(t2), "--target", target, "--json"
+            )
             assert result.code == 0, result.err
             report = json.loads(result.out)
             assert snapshot(target) == snap2  # every row of every table
@@ -80,7 +82,9 @@ def test_restore_to_t2_equals_the_source_at_t2_and_latest_equals_now(devstack, t
             assert snapshot(target) == snapshot(url)
 
         with empty_database() as target:  # --to-time T1 (the first capture only)
-            assert run_cli("restore", "--source", source, "--to-time", iso_z(t1), "--target", target).code == 0
+            assert (
+                run_cli("restore", "--source", source, "--to-time", iso_z(t1), "--target", target).code == 0
+            )
             assert snapshot(target) == snap1
 
 
@@ -105,7 +109,9 @@ def test_a_crash_between_segment_commit_and_slot_advance_loses_nothing_and_dupli
         assert again.segment is not None and again.segment.seq == 2 and again.segment.transactions == 1
         assert run_capture(source).status == "nothing-new"
         with empty_database() as target:
-            result = run_cli("restore", "--source", source, "--to-time", "latest", "--target", target, "--json")
+            result = run_cli(
+                "restore", "--source", source, "--to-time", "latest", "--target", target, "--json"
+            )
             assert result.code == 0, result.err
             assert json.loads(result.out)["transactions"] == 2  # each change once: none lost, none twice
             assert snapshot(target) == snapshot(url)

@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = subparsers.add_parser("pitr", help="set up, tear down or inspect point-in-time recovery of a source")
     sub = p.add_subparsers(dest="pitr_command", metavar="ACTION", required=True)
-    e = sub.add_parser("enable", help="check wal_level and privileges, create the publication (and report tables)")
+    e = sub.add_parser(
+        "enable", help="check wal_level and privileges, create the publication (and report tables)"
+    )
     e.add_argument("--source", required=True)
     e.add_argument(
         "--allow-no-identity",

@@ -78,8 +78,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--allow-suspect", action="store_true", help="with --latest: a suspect backup may be chosen"
     )
-    p.add_argument("--to-time", metavar="T", help="PITR: the state at time T (ISO 8601 UTC, or latest); with --source")
-    p.add_argument("--to-lsn", metavar="LSN", help="PITR: the state after every transaction committed at or before LSN")
+    p.add_argument(
+        "--to-time", metavar="T", help="PITR: the state at time T (ISO 8601 UTC, or latest); with --source"
+    )
+    p.add_argument(
+        "--to-lsn", metavar="LSN", help="PITR: the state after every transaction committed at or before LSN"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_restore)
 

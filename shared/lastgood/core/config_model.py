@@ -210,7 +210,9 @@ class SourceConfig(_Strict):
     @classmethod
     def _check_capture_interval(cls, value: str) -> str:
         if parse_duration_seconds(value) < 60:
-            raise ValueError(f"capture_interval must be at least 1m (EventBridge's finest rate), got {value!r}")
+            raise ValueError(
+                f"capture_interval must be at least 1m (EventBridge's finest rate), got {value!r}"
+            )
         return value
 
     @property

@@ -37,7 +37,9 @@ from lastgood.pitr.model import PitrBase
 def pitr_source(name: str) -> SourceConfig:
     source = get_config().source(name)
     if not source.pitr:
-        raise ConfigError(f"source {name!r} does not have pitr = true in the config (point-in-time recovery is off)")
+        raise ConfigError(
+            f"source {name!r} does not have pitr = true in the config (point-in-time recovery is off)"
+        )
     return source
 
 
@@ -109,7 +111,12 @@ def take_base(
         return result
     logger.info(
         "PITR base committed",
-        extra={"source": source.name, "backup_id": result.backup_id, "slot": name, "lsn": info.consistent_lsn},
+        extra={
+            "source": source.name,
+            "backup_id": result.backup_id,
+            "slot": name,
+            "lsn": info.consistent_lsn,
+        },
     )
     if retire_previous:
         for manifest, old in previous:
@@ -117,7 +124,9 @@ def take_base(
     return result
 
 
-def _retire(store: BackupStore, source: SourceConfig, manifest: BackupManifest, old: PitrBase, url: str) -> None:
+def _retire(
+    store: BackupStore, source: SourceConfig, manifest: BackupManifest, old: PitrBase, url: str
+) -> None:
     """A last capture of an older base's slot (its chain then reaches past the new base), then drop it."""
     from lastgood.pitr.capture import capture_base
 

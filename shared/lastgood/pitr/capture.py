@@ -126,7 +126,7 @@ class _Decoder:
             if self.skipping:
                 self.skipped += 1
             else:
-                self.spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+                self.spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - closed at its commit
                 self.spool.write(segments.frame(lsn, data))
             return True
         if isinstance(msg, pg.Relation):
@@ -188,7 +188,12 @@ def capture_base(
         status = slots.require_slot(conn, base.slot, source.name)
         upto = int(conn.execute("SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint").fetchone()[0])  # type: ignore[index]
         writer = segments.PartWriter(
-            store, source.name, manifest.backup_id, chain.seq, source.pitr_part_bytes, source.client_side_encryption
+            store,
+            source.name,
+            manifest.backup_id,
+            chain.seq,
+            source.pitr_part_bytes,
+            source.client_side_encryption,
         )
         decoder = _Decoder(chain, writer, relations=dict(chain.relations))
         conn.autocommit = False
@@ -238,7 +243,9 @@ def capture_base(
         f"{source.name}: segment {segment.seq} of base {manifest.backup_id}: {segment.transactions} transaction(s), "
         f"{segment.changes} change(s), LSN {segment.start_lsn}..{segment.end_lsn}"
     )
-    logger.info("PITR segment committed", extra={"source": source.name, "seq": segment.seq, "lag": status.lag_bytes})
+    logger.info(
+        "PITR segment committed", extra={"source": source.name, "seq": segment.seq, "lag": status.lag_bytes}
+    )
     emit_metrics(
         {
             METRIC_CAPTURE_SUCCESS: ("Count", 1),
@@ -249,7 +256,13 @@ def capture_base(
         source=source.name,
     )
     return CaptureResult(
-        source.name, manifest.backup_id, kind, message, segment, decoder.skipped, seconds=time.perf_counter() - started
+        source.name,
+        manifest.backup_id,
+        kind,
+        message,
+        segment,
+        decoder.skipped,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -280,11 +293,16 @@ def run_capture(source_name: str, *, store: BackupStore | None = None) -> Captur
         dropped = _enforce_lag_limit(source, base, url)
         if dropped is not None:
             new = take_base(source.name, on_demand=True, store=store, retire_previous=False)
-            return CaptureResult(source.name, manifest.backup_id, "slot-dropped", dropped, new_base_id=new.backup_id)
+            return CaptureResult(
+                source.name, manifest.backup_id, "slot-dropped", dropped, new_base_id=new.backup_id
+            )
         result = capture_base(store, source, manifest, base, url)
     except Exception as exc:
         emit_metrics({METRIC_CAPTURE_FAILURE: ("Count", 1)}, source=source.name)
-        logger.error("PITR capture failed; the slot was not advanced", extra={"source": source.name, "error": str(exc)[:500]})
+        logger.error(
+            "PITR capture failed; the slot was not advanced",
+            extra={"source": source.name, "error": str(exc)[:500]},
+        )
         if isinstance(exc, LastgoodError | BotoCoreError | ClientError):  # S3 down: exit 4 (the CLI's table)
             raise
         raise BackupError(

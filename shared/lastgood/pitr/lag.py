@@ -46,7 +46,9 @@ class PitrStatus:
         return head + ("" if self.ok else " — " + "; ".join(self.reasons))
 
 
-def pitr_status(source_name: str, *, store: BackupStore | None = None, now: datetime | None = None) -> PitrStatus:
+def pitr_status(
+    source_name: str, *, store: BackupStore | None = None, now: datetime | None = None
+) -> PitrStatus:
     source = pitr_source(source_name)
     store = store or BackupStore.from_settings()
     moment = now or datetime.now(UTC)

@@ -37,7 +37,11 @@ class RelationShape(_Model):
 
     @classmethod
     def of(cls, rel: Relation) -> RelationShape:
-        return cls(namespace=rel.namespace, name=rel.name, columns=[(c.name, c.type_oid, c.typmod) for c in rel.columns])
+        return cls(
+            namespace=rel.namespace,
+            name=rel.name,
+            columns=[(c.name, c.type_oid, c.typmod) for c in rel.columns],
+        )
 
     @property
     def qualified(self) -> str:

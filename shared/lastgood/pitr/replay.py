@@ -31,24 +31,28 @@ def _ident(rel: pg.Relation) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(rel.namespace), sql.Identifier(rel.name))
 
 
-def _where(cols: list[tuple[pg.Column, Any]], *, full: bool) -> tuple[sql.Composable, list[Any]]:
+def _where(cols: list[tuple[pg.Column, Any]], *, full: bool) -> tuple[sql.Composed, list[Any]]:
     op = sql.SQL(" IS NOT DISTINCT FROM ") if full else sql.SQL(" = ")
     parts = [sql.Identifier(c.name) + op + sql.Placeholder() for c, _ in cols]
     return sql.SQL(" AND ").join(parts), [v for _, v in cols]
 
 
-def _key(rel: pg.Relation, old: tuple[pg.Value, ...] | None, old_kind: str | None, new: tuple[pg.Value, ...] | None):  # type: ignore[no-untyped-def]
+def _key(
+    rel: pg.Relation, old: tuple[pg.Value, ...] | None, old_kind: str | None, new: tuple[pg.Value, ...] | None
+) -> tuple[list[tuple[pg.Column, Any]], bool]:
     if old is not None and old_kind == "O":
         cols = [(c, v) for c, v in zip(rel.columns, old, strict=True) if v is not pg.UNCHANGED]
         return cols, True
     source = old if old is not None else new
     keyed = [(c, v) for c, v in zip(rel.columns, source or (), strict=True) if c.key]
     if not keyed:
-        raise ReplayError(f"{rel.qualified} has no replica identity key: its updates/deletes cannot be replayed")
+        raise ReplayError(
+            f"{rel.qualified} has no replica identity key: its updates/deletes cannot be replayed"
+        )
     return keyed, False
 
 
-def statements(msg: pg.Message, rels: dict[int, pg.Relation]) -> list[tuple[sql.Composable, list[Any], bool]]:
+def statements(msg: pg.Message, rels: dict[int, pg.Relation]) -> list[tuple[sql.Composed, list[Any], bool]]:
     """(statement, params, must touch exactly one row) for one change message."""
 
     def rel_of(relid: int) -> pg.Relation:
@@ -85,7 +89,9 @@ def statements(msg: pg.Message, rels: dict[int, pg.Relation]) -> list[tuple[sql.
         if full:  # identical rows are possible: touch one
             where = sql.SQL("ctid = (SELECT ctid FROM {} WHERE {} LIMIT 1)").format(target, where)
         stmt = sql.SQL("UPDATE {} SET {} WHERE {}").format(
-            target, sql.SQL(", ").join(sql.Identifier(c.name) + sql.SQL(" = ") + sql.Placeholder() for c, _ in sets), where
+            target,
+            sql.SQL(", ").join(sql.Identifier(c.name) + sql.SQL(" = ") + sql.Placeholder() for c, _ in sets),
+            where,
         )
         return [(stmt, [v for _, v in sets] + wparams, True)]
     if isinstance(msg, pg.Delete):
@@ -115,7 +121,12 @@ class Applied:
     commit_time: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"xid": self.xid, "commit_lsn": self.commit_lsn, "end_lsn": self.end_lsn, "commit_time": self.commit_time}
+        return {
+            "xid": self.xid,
+            "commit_lsn": self.commit_lsn,
+            "end_lsn": self.end_lsn,
+            "commit_time": self.commit_time,
+        }
 
 
 class Replayer:
@@ -133,7 +144,9 @@ class Replayer:
             conn.commit()
         except psycopg.Error:
             conn.rollback()
-            logger.warning("replay runs with triggers enabled (this role may not set session_replication_role)")
+            logger.warning(
+                "replay runs with triggers enabled (this role may not set session_replication_role)"
+            )
 
     def begin(self) -> None:
         self._open = True
@@ -147,7 +160,9 @@ class Replayer:
                 cur = self.conn.execute(stmt, params)
             except psycopg.Error as exc:
                 self.conn.rollback()
-                raise ReplayError(f"replay failed on {type(msg).__name__.lower()}: {str(exc).strip()[:300]}") from None
+                raise ReplayError(
+                    f"replay failed on {type(msg).__name__.lower()}: {str(exc).strip()[:300]}"
+                ) from None
             if one_row and cur.rowcount != 1:
                 self.conn.rollback()
                 raise ReplayError(
@@ -193,7 +208,9 @@ def fix_sequences(conn: psycopg.Connection[Any]) -> int:
             top = row[0] if row else None
             if top is None:
                 continue
-            last = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(seq))).fetchone()
+            last = conn.execute(
+                sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(seq))
+            ).fetchone()
             if last is not None and (int(last[0]) > top or (int(last[0]) == top and last[1])):
                 continue
             conn.execute("SELECT setval(%s::regclass, %s, true)", (seq, top))

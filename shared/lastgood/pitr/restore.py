@@ -48,7 +48,9 @@ class Chain:
         return last.schema_change.commit_time if last and last.schema_change else None
 
 
-def load_chain(store: BackupStore, source: str, base_id: str, base: PitrBase, *, verify_parts: bool = True) -> Chain:
+def load_chain(
+    store: BackupStore, source: str, base_id: str, base: PitrBase, *, verify_parts: bool = True
+) -> Chain:
     chain = Chain()
     expected_start = base.start_lsn
     for index, seq in enumerate(segments.list_segments(store, source, base_id), start=1):
@@ -113,16 +115,24 @@ def parse_target_time(text: str, now: datetime | None = None) -> datetime:
     try:
         value = parse_time(text)
     except ValueError:
-        raise UsageError(f"--to-time {text!r} is not a time (expected e.g. 2026-12-01T14:01:00Z, or latest)") from None
+        raise UsageError(
+            f"--to-time {text!r} is not a time (expected e.g. 2026-12-01T14:01:00Z, or latest)"
+        ) from None
     if value > moment + CLOCK_SKEW:
-        raise UsageError(f"--to-time {iso_z(value)} is in the future (now is {iso_z(moment)}): nothing to restore to yet")
+        raise UsageError(
+            f"--to-time {iso_z(value)} is in the future (now is {iso_z(moment)}): nothing to restore to yet"
+        )
     return value
 
 
-def choose_base(store: BackupStore, source: str, *, to_time: datetime | None, to_lsn: int | None) -> tuple[Any, PitrBase]:
+def choose_base(
+    store: BackupStore, source: str, *, to_time: datetime | None, to_lsn: int | None
+) -> tuple[Any, PitrBase]:
     bases = pitr_bases(store, source)
     if not bases:
-        raise BackupNotFound(f"source {source!r} has no PITR base backup: point-in-time restore is not possible")
+        raise BackupNotFound(
+            f"source {source!r} has no PITR base backup: point-in-time restore is not possible"
+        )
     for manifest, info in bases:  # newest first
         if (to_time is not None and info.consistent_time <= to_time) or (
             to_lsn is not None and info.start_lsn <= to_lsn
@@ -182,7 +192,12 @@ def restore_to(
 
 
 def _replay(
-    store: BackupStore, chain: Chain, replayer: Replayer, to_time: datetime | None, to_lsn: int | None, say: ProgressFn
+    store: BackupStore,
+    chain: Chain,
+    replayer: Replayer,
+    to_time: datetime | None,
+    to_lsn: int | None,
+    say: ProgressFn,
 ) -> tuple[Applied | None, str | None]:
     last: Applied | None = None
     for segment in chain.segments:
@@ -200,7 +215,9 @@ def _replay(
                 msg = pg.decode(data)
                 if isinstance(msg, pg.Begin):
                     begin = msg
-                    if (to_time is not None and msg.commit_time > to_time) or (to_lsn is not None and msg.final_lsn > to_lsn):
+                    if (to_time is not None and msg.commit_time > to_time) or (
+                        to_lsn is not None and msg.final_lsn > to_lsn
+                    ):
                         replayer.abandon()
                         return last, None
                     applying = True
@@ -208,7 +225,12 @@ def _replay(
                 elif isinstance(msg, pg.Commit):
                     if applying and begin is not None:
                         replayer.commit()
-                        last = Applied(begin.xid, pg.lsn_str(msg.commit_lsn), pg.lsn_str(msg.end_lsn), iso_z(msg.commit_time))
+                        last = Applied(
+                            begin.xid,
+                            pg.lsn_str(msg.commit_lsn),
+                            pg.lsn_str(msg.end_lsn),
+                            iso_z(msg.commit_time),
+                        )
                     applying = False
                 elif isinstance(msg, pg.Relation) or applying:
                     replayer.apply(msg)

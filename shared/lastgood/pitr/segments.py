@@ -15,15 +15,14 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lastgood.backups import segment_keys as keys
 from lastgood.backups.store import BackupStore
 from lastgood.core.errors import BackupError, BackupIntegrityError
-from lastgood.storage.s3 import checksum_sha256, is_not_found, is_precondition_failed
 from lastgood.pitr.model import SegmentManifest, SegmentPart
+from lastgood.storage.s3 import checksum_sha256, is_not_found, is_precondition_failed
 
 _FRAME = struct.Struct(">QI")
 
@@ -53,7 +52,9 @@ class FrameReader:
 
     def finish(self) -> None:
         if self._pending:
-            raise BackupIntegrityError(f"{self.where}: ends inside a frame ({len(self._pending)} bytes left over)")
+            raise BackupIntegrityError(
+                f"{self.where}: ends inside a frame ({len(self._pending)} bytes left over)"
+            )
 
 
 @dataclass
@@ -103,7 +104,12 @@ class PartWriter:
             **self.store.sse_args(),
         )
         self.parts.append(
-            SegmentPart(name=name, bytes=len(body), sha256=hashlib.sha256(body).hexdigest(), plaintext_bytes=len(plain))
+            SegmentPart(
+                name=name,
+                bytes=len(body),
+                sha256=hashlib.sha256(body).hexdigest(),
+                plaintext_bytes=len(plain),
+            )
         )
 
 
@@ -181,7 +187,9 @@ def read_part(store: BackupStore, manifest: SegmentManifest, part: SegmentPart) 
     except zlib.error as exc:
         raise BackupIntegrityError(f"{where}: does not decompress ({exc})") from None
     if len(plain) != part.plaintext_bytes:
-        raise BackupIntegrityError(f"{where}: {len(plain)} plaintext bytes, the manifest says {part.plaintext_bytes}")
+        raise BackupIntegrityError(
+            f"{where}: {len(plain)} plaintext bytes, the manifest says {part.plaintext_bytes}"
+        )
     return plain
 
 

@@ -107,7 +107,9 @@ def disable(source_name: str) -> dict[str, Any]:
     with connect(url, timeout_s=10, autocommit=True) as conn:
         names = [
             str(r[0])
-            for r in conn.execute("SELECT slot_name FROM pg_replication_slots WHERE database = current_database()")
+            for r in conn.execute(
+                "SELECT slot_name FROM pg_replication_slots WHERE database = current_database()"
+            )
             if str(r[0]).startswith(prefix)
         ]
     for name in names:

@@ -126,7 +126,11 @@ def slot_status(conn: psycopg.Connection[Any], name: str) -> SlotStatus:
 def require_slot(conn: psycopg.Connection[Any], name: str, source: str) -> SlotStatus:
     status = slot_status(conn, name)
     if not status.exists or status.wal_status == "lost":
-        what = "does not exist (dropped behind lastgood's back?)" if not status.exists else "was invalidated (WAL lost)"
+        what = (
+            "does not exist (dropped behind lastgood's back?)"
+            if not status.exists
+            else "was invalidated (WAL lost)"
+        )
         raise SlotLost(
             f"the replication slot {name} of PITR source {source!r} {what}: changes since the last segment "
             f"cannot be captured; take a new base: lastgood backup --source {source}"
