@@ -220,8 +220,14 @@ def _kv_check(scheduled: bool) -> dict[str, Any]:
     return health_status(scheduled)
 
 
+def _pitr_check(scheduled: bool) -> dict[str, Any]:
+    from lastgood.monitoring.pitr_health import pitr_check
+
+    return pitr_check(scheduled)
+
+
 def _default_checks() -> dict[str, ExtraCheck]:
-    return {"backups": _backups_check, "datasets": _datasets_check, "kv": _kv_check}
+    return {"backups": _backups_check, "datasets": _datasets_check, "kv": _kv_check, "pitr": _pitr_check}
 
 
 def _check_entry(name: str, outcome: Outcome, deadline_s: float) -> dict[str, Any]:
