@@ -56,10 +56,14 @@ def test_pitr_for_a_non_postgres_source_is_a_config_error(devstack, tmp_path):
     with pytest.raises(ValueError, match="pitr .* is for postgres sources"):
         SourceConfig(name="m", engine="mongodb", url_secret="MONGODB_URI", pitr=True)
     with pytest.raises(ValueError, match="capture_interval must be at least 1m"):
-        SourceConfig(name="p", engine="postgres", url_secret="DATABASE_URL", pitr=True, capture_interval="10s")
+        SourceConfig(
+            name="p", engine="postgres", url_secret="DATABASE_URL", pitr=True, capture_interval="10s"
+        )
 
 
-def test_the_capture_handler_commits_a_segment_and_status_reports_lag_and_age(devstack, tmp_path, lambda_context):
+def test_the_capture_handler_commits_a_segment_and_status_reports_lag_and_age(
+    devstack, tmp_path, lambda_context
+):
     with pitr_source(tmp_path) as (source, url):
         take_base(source, on_demand=True)
         execute(url, "INSERT INTO tags VALUES ('handler', 5)")
@@ -78,7 +82,9 @@ def test_slot_lag_past_the_alarm_threshold_is_a_health_reason(devstack, tmp_path
         take_base(source, on_demand=True)
         execute(url, "INSERT INTO customers (name) SELECT 'lag' || g FROM generate_series(1, 200) g")
         check = pitr_check(scheduled=True)
-        assert check["ok"] is False and "pitr_lag_alarm_bytes" in check["reason"] and source in check["reason"]
+        assert (
+            check["ok"] is False and "pitr_lag_alarm_bytes" in check["reason"] and source in check["reason"]
+        )
 
 
 def test_past_the_hard_lag_limit_lastgood_drops_its_slot_loudly_and_takes_a_new_base(devstack, tmp_path):
