@@ -53,7 +53,7 @@ def test_enable_refuses_tables_without_identity_then_creates_the_publication_and
 def test_pitr_for_a_non_postgres_source_is_a_config_error(devstack, tmp_path):
     from lastgood.core.config_model import SourceConfig
 
-    with pytest.raises(ValueError, match="pitr .* is for postgres sources"):
+    with pytest.raises(ValueError, match=r"pitr .* is for postgres sources"):
         SourceConfig(name="m", engine="mongodb", url_secret="MONGODB_URI", pitr=True)
     with pytest.raises(ValueError, match="capture_interval must be at least 1m"):
         SourceConfig(
