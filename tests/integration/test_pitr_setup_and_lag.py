@@ -100,3 +100,19 @@ def test_past_the_hard_lag_limit_lastgood_drops_its_slot_loudly_and_takes_a_new_
         with empty_database() as target:  # the new base holds the changes the dropped slot lost
             assert run_cli("restore", "--source", source, "--to-time", "latest", "--target", target).code == 0
             assert snapshot(target) == snapshot(url)
+
+
+def test_the_summary_reports_the_age_of_the_newest_change_segment_as_the_pitr_rpo(devstack, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from lastgood.monitoring.summary import run as summary_run
+
+    with pitr_source(tmp_path, rpo="5m") as (source, url):
+        take_base(source, on_demand=True)
+        execute(url, "INSERT INTO tags VALUES ('summary', 1)")
+        run_capture(source)
+        now = summary_run(publish=False)
+        line = next(x for x in now["message"].splitlines() if x.strip().startswith(source))
+        assert "PITR: newest change segment" in line and " OK " in line
+        later = summary_run(publish=False, now=datetime.now(UTC) + timedelta(minutes=10))
+        assert any(f"{source}: newest PITR change segment is" in i for i in later["issues"])

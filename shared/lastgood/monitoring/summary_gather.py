@@ -54,7 +54,7 @@ def _gather_sources(now: datetime) -> list[SourceStatus]:
     from lastgood.core.config import get_config
 
     config = get_config()
-    out = [SourceStatus(s.name, s.rpo_seconds, s.rto_seconds) for s in config.sources]
+    out = [SourceStatus(s.name, s.rpo_seconds, s.rto_seconds, pitr=s.pitr) for s in config.sources]
     try:
         store = BackupStore.from_settings()
     except Exception as exc:
@@ -79,6 +79,8 @@ def _gather_sources(now: datetime) -> list[SourceStatus]:
             )
             src.size_bytes = newest.manifest.totals.bytes if newest.manifest is not None else newest.size
             src.duration_s = newest.manifest.duration_s if newest.manifest is not None else None
+        if src.pitr:
+            src.newest_segment_at = _newest_segment(store, committed)
         for item in committed:  # newest first: the newest verification that was a drill
             record = item.verification
             drill = drill_from_verification(record) if record is not None else None
@@ -86,6 +88,20 @@ def _gather_sources(now: datetime) -> list[SourceStatus]:
                 src.drill = drill
                 break
     return out
+
+
+def _newest_segment(store: Any, committed: list[Any]) -> datetime | None:
+    """When the newest PITR change segment of the newest base that has one was committed."""
+    from lastgood.pitr.model import PitrBase
+    from lastgood.pitr.segments import list_segments, read_segment
+
+    for item in committed:
+        if item.manifest is None or PitrBase.of(item.manifest) is None:
+            continue
+        seqs = list_segments(store, item.source, item.backup_id)
+        if seqs:
+            return read_segment(store, item.source, item.backup_id, seqs[-1]).created_time
+    return None
 
 
 def _gather_datasets() -> list[DatasetStatus]:
