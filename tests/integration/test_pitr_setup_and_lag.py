@@ -116,3 +116,19 @@ def test_the_summary_reports_the_age_of_the_newest_change_segment_as_the_pitr_rp
         assert "PITR: newest change segment" in line and " OK " in line
         later = summary_run(publish=False, now=datetime.now(UTC) + timedelta(minutes=10))
         assert any(f"{source}: newest PITR change segment is" in i for i in later["issues"])
+
+
+def test_backup_age_of_a_pitr_source_is_its_newest_segments_age_for_the_backup_late_alarm(devstack, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from lastgood.core.config import get_config
+    from lastgood.monitoring.freshness import backup_freshness
+
+    with pitr_source(tmp_path, rpo="5m") as (source, url):
+        base = take_base(source, on_demand=True)
+        execute(url, "INSERT INTO tags VALUES ('age', 1)")
+        later = datetime.now(UTC) + timedelta(minutes=3)
+        segment = run_capture(source).segment
+        assert segment is not None and base.manifest is not None
+        (item,) = [i for i in backup_freshness(get_config(), now=later) if i.source == source]
+        assert item.finished_at == segment.created_time and item.ok  # the segment's time, not the base's

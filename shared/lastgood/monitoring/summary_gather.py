@@ -80,7 +80,9 @@ def _gather_sources(now: datetime) -> list[SourceStatus]:
             src.size_bytes = newest.manifest.totals.bytes if newest.manifest is not None else newest.size
             src.duration_s = newest.manifest.duration_s if newest.manifest is not None else None
         if src.pitr:
-            src.newest_segment_at = _newest_segment(store, committed)
+            from lastgood.pitr.lag import newest_segment_time
+
+            src.newest_segment_at = newest_segment_time(store, committed)
         for item in committed:  # newest first: the newest verification that was a drill
             record = item.verification
             drill = drill_from_verification(record) if record is not None else None
@@ -88,20 +90,6 @@ def _gather_sources(now: datetime) -> list[SourceStatus]:
                 src.drill = drill
                 break
     return out
-
-
-def _newest_segment(store: Any, committed: list[Any]) -> datetime | None:
-    """When the newest PITR change segment of the newest base that has one was committed."""
-    from lastgood.pitr.model import PitrBase
-    from lastgood.pitr.segments import list_segments, read_segment
-
-    for item in committed:
-        if item.manifest is None or PitrBase.of(item.manifest) is None:
-            continue
-        seqs = list_segments(store, item.source, item.backup_id)
-        if seqs:
-            return read_segment(store, item.source, item.backup_id, seqs[-1]).created_time
-    return None
 
 
 def _gather_datasets() -> list[DatasetStatus]:

@@ -76,3 +76,17 @@ def pitr_status(
                 f"({source.pitr_lag_alarm_bytes})"
             )
     return status
+
+
+def newest_segment_time(store: BackupStore, committed: list[Any]) -> datetime | None:
+    """When the newest change segment of the newest PITR base (catalog listings, newest first) that
+    has one was committed; None without any."""
+    from lastgood.pitr.model import PitrBase
+
+    for item in committed:
+        if item.manifest is None or PitrBase.of(item.manifest) is None:
+            continue
+        seqs = list_segments(store, item.source, item.backup_id)
+        if seqs:
+            return read_segment(store, item.source, item.backup_id, seqs[-1]).created_time
+    return None
