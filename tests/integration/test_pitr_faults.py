@@ -194,3 +194,48 @@ def test_a_schema_change_ends_the_chain_takes_a_new_base_and_is_never_replayed_a
             assert result.code == 0, result.err
             assert json.loads(result.out)["base_id"] == changed.new_base_id
             assert snapshot(target, {"tags": "name"}) == snapshot(url, {"tags": "name"}) and gap
+
+
+def test_prune_removes_a_base_with_its_segments_and_keeps_every_segment_a_kept_base_needs(devstack, tmp_path):
+    from lastgood.backups.prune import prune_source
+    from lastgood.backups.retention import RetentionPolicy
+
+    with pitr_source(tmp_path) as (source, url):
+        old = take_base(source, on_demand=True).backup_id
+        execute(url, "INSERT INTO tags VALUES ('old-chain', 1)")
+        run_capture(source)
+        time.sleep(1.1)  # backup ids are per second
+        new = take_base(source, on_demand=True).backup_id  # the old slot: a last capture, then dropped
+        execute(url, "INSERT INTO tags VALUES ('new-chain', 2)")
+        run_capture(source)
+        store = BackupStore.from_settings()
+        assert list_segments(store, source, str(old)) and list_segments(store, source, str(new)) == [1]
+        result = prune_source(source, store=store, policy=RetentionPolicy.from_dict({"keep_last": 1}), force=True)
+        assert result.deleted_keys > 0
+        listed = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=f"backups/{source}/{old}/")
+        assert listed.get("KeyCount", 0) == 0  # the old base and every one of its segments
+        assert list_segments(store, source, str(new)) == [1]
+        with empty_database() as target:
+            assert _restore_latest(source, target).code == 0
+            assert snapshot(target) == snapshot(url)
+
+
+def test_two_captures_racing_for_one_segment_commit_it_once(devstack, tmp_path, monkeypatch):
+    from lastgood.pitr import capture as capture_mod
+    from lastgood.pitr import segments as segments_mod
+
+    with pitr_source(tmp_path) as (source, url):
+        take_base(source, on_demand=True)
+        execute(url, "INSERT INTO tags VALUES ('race', 1)")
+        real_commit = segments_mod.commit_segment
+        advanced: list[int] = []
+
+        def rival_first(store: Any, manifest: Any) -> None:  # another run commits the same seq first
+            real_commit(store, manifest.model_copy(update={"created_at": "2000-01-01T00:00:00Z"}))
+            real_commit(store, manifest)
+
+        monkeypatch.setattr(segments_mod, "commit_segment", rival_first)
+        monkeypatch.setattr(capture_mod, "advance_slot", lambda *a: advanced.append(1))
+        with pytest.raises(Exception, match="committed by another capture run"):
+            run_capture(source)
+        assert advanced == []  # the loser never advances the slot
