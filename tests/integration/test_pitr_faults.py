@@ -210,7 +210,9 @@ def test_prune_removes_a_base_with_its_segments_and_keeps_every_segment_a_kept_b
         run_capture(source)
         store = BackupStore.from_settings()
         assert list_segments(store, source, str(old)) and list_segments(store, source, str(new)) == [1]
-        result = prune_source(source, store=store, policy=RetentionPolicy.from_dict({"keep_last": 1}), force=True)
+        result = prune_source(
+            source, store=store, policy=RetentionPolicy.from_dict({"keep_last": 1}), force=True
+        )
         assert result.deleted_keys > 0
         listed = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=f"backups/{source}/{old}/")
         assert listed.get("KeyCount", 0) == 0  # the old base and every one of its segments
