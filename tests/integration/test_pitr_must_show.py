@@ -75,6 +75,11 @@ def test_restore_to_t2_equals_the_source_at_t2_and_latest_equals_now(devstack, t
                 conn.execute("INSERT INTO customers (name) VALUES ('after restore')")
                 conn.execute("INSERT INTO orders (customer_id, amount) VALUES (1, 1)")
 
+        with empty_database() as target:  # --to-lsn: the last transaction the T2 restore applied
+            result = run_cli("restore", "--source", source, "--to-lsn", last["commit_lsn"], "--target", target)
+            assert result.code == 0, result.err
+            assert snapshot(target) == snap2
+
         with empty_database() as target:
             result = run_cli("restore", "--source", source, "--to-time", "latest", "--target", target)
             assert result.code == 0, result.err

@@ -116,6 +116,8 @@ def run_pitr_restore(args: argparse.Namespace, target_url: str) -> int:
         raise UsageError("--to-time / --to-lsn go with --source NAME (not a BACKUP_ID or --latest)")
     if args.to_time and args.to_lsn:
         raise UsageError("give either --to-time or --to-lsn, not both")
+    if args.only or args.wipe_first or args.allow_suspect:
+        raise UsageError("--only, --wipe-first and --allow-suspect do not apply to a point-in-time restore")
     store = BackupStore.from_settings()
     known_source(store, args.source)
     to_time = parse_target_time(args.to_time) if args.to_time else None
