@@ -72,11 +72,14 @@ def test_restore_to_t2_equals_the_source_at_t2_and_latest_equals_now(devstack, t
             assert last and last["commit_time"] <= iso_z(t2) and report["stopped"] is None
             assert report["sequences_fixed"] >= 1
             with __import__("psycopg").connect(target) as conn:  # sequences: new rows do not collide
+                assert conn.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)  # source-only
                 conn.execute("INSERT INTO customers (name) VALUES ('after restore')")
                 conn.execute("INSERT INTO orders (customer_id, amount) VALUES (1, 1)")
 
         with empty_database() as target:  # --to-lsn: the last transaction the T2 restore applied
-            result = run_cli("restore", "--source", source, "--to-lsn", last["commit_lsn"], "--target", target)
+            result = run_cli(
+                "restore", "--source", source, "--to-lsn", last["commit_lsn"], "--target", target
+            )
             assert result.code == 0, result.err
             assert snapshot(target) == snap2
 

@@ -132,3 +132,34 @@ def test_backup_age_of_a_pitr_source_is_its_newest_segments_age_for_the_backup_l
         assert segment is not None and base.manifest is not None
         (item,) = [i for i in backup_freshness(get_config(), now=later) if i.source == source]
         assert item.finished_at == segment.created_time and item.ok  # the segment's time, not the base's
+
+
+def test_a_pitr_drill_restores_to_a_time_into_the_scratch_target_and_wipes_it(
+    devstack, tmp_path, monkeypatch
+):
+    from lastgood.core.settings import reset_settings
+
+    from tests.helpers.backup import create_database, drop_database, pg_url
+
+    scratch_db = create_database("lg_pitr_scratch")
+    monkeypatch.setenv("PITR_SCRATCH_URL", pg_url(scratch_db))
+    try:
+        with pitr_source(tmp_path, scratch_url_secret="PITR_SCRATCH_URL") as (source, url):
+            take_base(source, on_demand=True)
+            execute(url, "INSERT INTO tags VALUES ('drill', 1)")
+            run_capture(source)
+            result = run_cli("verify", "--drill", "--source", source, "--to-time", "latest", "--json")
+            assert result.code == 0, result.err
+            doc = json.loads(result.out)
+            assert doc["passed"] and doc["transactions"] == 1 and doc["recovery_time_seconds"] > 0
+            with psycopg.connect(pg_url(scratch_db)) as conn:  # wiped after the drill
+                assert conn.execute(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                ).fetchone() == (0,)
+            monkeypatch.setenv("PITR_SCRATCH_URL", url)  # the source itself as "scratch": refused, untouched
+            reset_settings()
+            refused = run_cli("verify", "--drill", "--source", source, "--to-time", "latest")
+            assert refused.code == 8 and "refusing the drill target" in refused.err
+            assert snapshot(url)["tags"]
+    finally:
+        drop_database(scratch_db)

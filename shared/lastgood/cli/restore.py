@@ -114,6 +114,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     v.add_argument(
         "--allow-suspect", action="store_true", help="with --latest and a drill: may drill a suspect backup"
     )
+    v.add_argument("--to-time", metavar="T", help="PITR: with --drill --source, drill a restore to time T")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=run_verify)
 
@@ -217,6 +218,10 @@ def run_verify(args: argparse.Namespace) -> int:
     from lastgood.core.errors import UsageError
 
     _logs_to_stderr()
+    if args.to_time:  # a point-in-time restore drill (lastgood.pitr)
+        from lastgood.cli.pitr import run_pitr_drill
+
+        return run_pitr_drill(args)
     if args.drill and args.restore_to:
         raise UsageError("give either --drill (the configured scratch target) or --restore-to URL")
     if args.target_token_env and not args.restore_to:

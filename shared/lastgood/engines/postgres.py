@@ -224,6 +224,8 @@ class PostgresEngine:
                 "--format=custom",
                 "--no-password",
                 f"--snapshot={snapshot}",
+                # a PITR base: the publication lastgood created for its slot stays on the source
+                *(["--no-publications"] if options.snapshot else []),
                 *selection.pg_dump_switches(),
                 f"--dbname={dbname}",
             ]

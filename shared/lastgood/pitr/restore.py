@@ -240,3 +240,49 @@ def _replay(
         except BackupIntegrityError as exc:
             return last, str(exc)
     return last, None
+
+
+@dataclass
+class PitrDrill:
+    report: PitrRestoreReport
+    recovery_time_s: float
+    rto_s: int
+
+    @property
+    def passed(self) -> bool:
+        return self.report.stopped is None and self.report.base.ok and self.recovery_time_s <= self.rto_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.report.as_dict(),
+            "passed": self.passed,
+            "recovery_time_seconds": round(self.recovery_time_s, 3),
+            "rto_seconds": self.rto_s,
+        }
+
+
+def drill_to(
+    source: str, *, to_time: datetime, store: BackupStore | None = None, progress: ProgressFn | None = None
+) -> PitrDrill:
+    """A PITR restore drill into the source's scratch target (refused when it is production; wiped
+    before and after), timed against the RTO."""
+    from lastgood.backups.targets import guard_scratch
+    from lastgood.backups.verify import scratch_target
+    from lastgood.core.config import get_config
+    from lastgood.engines import get_engine
+
+    store = store or BackupStore.from_settings()
+    scratch, token = scratch_target(source)
+    manifest, _ = choose_base(store, source, to_time=to_time, to_lsn=None)
+    guard_scratch(manifest, scratch, token)
+    engine = get_engine("postgres")
+    engine.wipe(scratch)
+    started = time.perf_counter()
+    try:
+        report = restore_to(
+            source, target_url=scratch, to_time=to_time, store=store, safety_backup=False, progress=progress
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        engine.wipe(scratch)
+    return PitrDrill(report, seconds, get_config().source(source).rto_seconds)
