@@ -241,3 +241,22 @@ def test_two_captures_racing_for_one_segment_commit_it_once(devstack, tmp_path, 
         with pytest.raises(Exception, match="committed by another capture run"):
             run_capture(source)
         assert advanced == []  # the loser never advances the slot
+
+
+def test_replay_stops_when_the_target_diverged_and_keeps_nothing_of_that_transaction(devstack):
+    from lastgood.pitr.replay import Replayer, ReplayError
+
+    cols = (pg.Column("id", 23, -1, True), pg.Column("v", 25, -1, False))
+    rel = pg.Relation(1, "public", "diverge", "d", cols)
+    with empty_database() as target:
+        execute(target, "CREATE TABLE diverge (id int PRIMARY KEY, v text)")
+        with psycopg.connect(target) as conn:
+            replayer = Replayer(conn)
+            replayer.apply(rel)
+            replayer.begin()
+            replayer.apply(pg.Insert(1, ("1", "kept?")))
+            replayer.apply(pg.Delete(1, ("2", None), "K"))  # row 2 was never there
+            with pytest.raises(ReplayError, match="matched 0 rows"):
+                replayer.commit()
+        with psycopg.connect(target) as conn:
+            assert conn.execute("SELECT count(*) FROM diverge").fetchone() == (0,)

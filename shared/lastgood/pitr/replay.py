@@ -12,8 +12,9 @@ the stream already. Afterwards `fix_sequences` moves every owned sequence past i
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import sql
@@ -148,39 +149,63 @@ class Replayer:
                 "replay runs with triggers enabled (this role may not set session_replication_role)"
             )
 
+    # Statements are sent in pipeline mode (no round trip each); every `SYNC_EVERY` statements and
+    # at the commit the results are read and each UPDATE/DELETE's row count checked.
+    SYNC_EVERY = 2000
+
     def begin(self) -> None:
         self._open = True
+        self._pending: list[tuple[Any, str]] = []
+        self._block: Any = self.conn.pipeline()
+        self._pipeline: Any = self._block.__enter__()
 
     def apply(self, msg: pg.Message) -> None:
         if isinstance(msg, pg.Relation):
             self.rels[msg.relid] = msg
             return
+        kind = type(msg).__name__.lower()
         for stmt, params, one_row in statements(msg, self.rels):
             try:
                 cur = self.conn.execute(stmt, params)
             except psycopg.Error as exc:
-                self.conn.rollback()
-                raise ReplayError(
-                    f"replay failed on {type(msg).__name__.lower()}: {str(exc).strip()[:300]}"
-                ) from None
-            if one_row and cur.rowcount != 1:
-                self.conn.rollback()
-                raise ReplayError(
-                    f"replay of a {type(msg).__name__.lower()} matched {cur.rowcount} rows (expected 1): the target "
-                    "diverged from the change stream"
-                )
+                self._fail(f"replay failed on {kind}: {str(exc).strip()[:300]}")
+            if one_row:
+                self._pending.append((cur, kind))
             self.changes += 1
+            if len(self._pending) >= self.SYNC_EVERY:
+                self._sync()
+
+    def _sync(self) -> None:
+        try:
+            self._pipeline.sync()
+        except psycopg.Error as exc:
+            self._fail(f"replay failed: {str(exc).strip()[:300]}")
+        for cur, kind in self._pending:
+            if cur.rowcount != 1:
+                self._fail(
+                    f"replay of a {kind} matched {cur.rowcount} rows (expected 1): the target diverged "
+                    "from the change stream"
+                )
+        self._pending.clear()
+
+    def _fail(self, message: str) -> NoReturn:
+        self.abandon()
+        raise ReplayError(message)
 
     def commit(self) -> None:
-        self.conn.commit()
+        self._sync()
+        self._block.__exit__(None, None, None)
         self._open = False
+        self.conn.commit()
         self.transactions += 1
 
     def abandon(self) -> None:
         """A transaction whose commit was never seen (or is past the target time): nothing of it stays."""
         if self._open:
-            self.conn.rollback()
             self._open = False
+            with contextlib.suppress(psycopg.Error):
+                self._block.__exit__(None, None, None)
+            self.conn.rollback()
 
 
 _OWNED_SEQUENCES = """
