@@ -7,7 +7,8 @@ else means the target diverged: replay stops); unchanged-TOAST columns (`u`) are
 the SET list; TRUNCATE with its CASCADE / RESTART IDENTITY options. A transaction's statements
 run in one target transaction committed only when its Commit message is seen. Triggers do not
 fire (`session_replication_role = replica`, when the role may set it): their effects are in
-the stream already. Afterwards `fix_sequences` moves every owned sequence past its column's max.
+the stream already. Statements go out in pipeline mode; row counts are checked at each sync
+and before the commit. Afterwards `fix_sequences` moves every owned sequence past its column's max.
 """
 
 from __future__ import annotations
