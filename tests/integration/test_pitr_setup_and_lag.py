@@ -163,3 +163,18 @@ def test_a_pitr_drill_restores_to_a_time_into_the_scratch_target_and_wipes_it(
             assert snapshot(url)["tags"]
     finally:
         drop_database(scratch_db)
+
+
+def test_config_check_refuses_bad_pitr_settings_with_their_line(devstack, tmp_path):
+    path = tmp_path / "lastgood.toml"
+    path.write_text(
+        '[[sources]]\nname = "cache"\nengine = "mongodb"\nurl_secret = "MONGODB_URI"\npitr = true\n\n'
+        '[[sources]]\nname = "orders"\nengine = "postgres"\nurl_secret = "ORDERS_URL"\npitr = true\n'
+        'capture_interval = "5 minutes"\n'
+    )
+    result = run_cli("config", "check", str(path))
+    assert result.code == 2
+    assert "pitr (point-in-time recovery) is for postgres sources" in result.out + result.err
+    assert "capture_interval" in result.out + result.err
+    path.write_text('[[sources]]\nname = "orders"\nengine = "postgres"\nurl_secret = "ORDERS_URL"\npitr = true\n')
+    assert run_cli("config", "check", str(path)).code == 0
