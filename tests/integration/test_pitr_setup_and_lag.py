@@ -176,5 +176,7 @@ def test_config_check_refuses_bad_pitr_settings_with_their_line(devstack, tmp_pa
     assert result.code == 2
     assert "pitr (point-in-time recovery) is for postgres sources" in result.out + result.err
     assert "capture_interval" in result.out + result.err
-    path.write_text('[[sources]]\nname = "orders"\nengine = "postgres"\nurl_secret = "ORDERS_URL"\npitr = true\n')
+    path.write_text(
+        '[[sources]]\nname = "orders"\nengine = "postgres"\nurl_secret = "ORDERS_URL"\npitr = true\n'
+    )
     assert run_cli("config", "check", str(path)).code == 0
