@@ -21,6 +21,7 @@ STACK_AREAS: dict[str, Callable[[Context], None]] = {
     "memory": memory.run,
     "regenerate": regenerate.run,
     "prune": prune.run,
+    "pitr": lambda ctx: __import__("bench.pitr", fromlist=["run"]).run(ctx),
     "runtime-imports": lambda ctx: imports.run_runtime(ctx, _bench_config(ctx)),
     "status": lambda ctx: __import__("bench.status", fromlist=["run"]).run(ctx),
 }

@@ -55,6 +55,12 @@ def source_id(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]+", name) if part)
 
 
+def capture_schedule(seconds: int) -> str:
+    """`rate(5 minutes)` for 300 s (EventBridge rates are whole minutes)."""
+    minutes = max(1, seconds // 60)
+    return f"rate({minutes} minute{'s' if minutes != 1 else ''})"
+
+
 def derive(config: LastgoodConfig) -> dict[str, Any]:
     """Every per-source value the template needs, from the config model."""
     sources: dict[str, dict[str, str]] = {}
@@ -71,6 +77,9 @@ def derive(config: LastgoodConfig) -> dict[str, Any]:
             "Schedule": source.schedule,
             "RpoSeconds": str(source.rpo_seconds),
             "RtoSeconds": str(source.rto_seconds),
+            # PITR capture (lastgood.pitr): every capture_interval, enabled for pitr = true only
+            "CaptureSchedule": capture_schedule(source.capture_interval_seconds),
+            "CaptureState": "ENABLED" if source.pitr else "DISABLED",
         }
     ids = declared_secret_ids(config)
     dataset_secret = ids.get(DATASETS_SECRET) if config.datasets else None

@@ -32,6 +32,7 @@ EXPECTED_FUNCTIONS = {
     "VerifyFunction": "verify",
     "SummaryFunction": "summary",
     "NotifierFunction": "notifier",
+    "CaptureFunction": "capture",
 }
 SCHEDULED = {
     "HealthFunction": {"HealthSchedule"},
@@ -41,7 +42,7 @@ SCHEDULED = {
 }
 # backup and verify run per declared source: AWS::Scheduler::Schedule resources in the
 # per-source loop (tests/infrastructure/test_template_follows_config.py holds them to the config)
-PER_SOURCE_SCHEDULED = {"BackupFunction", "VerifyFunction"}
+PER_SOURCE_SCHEDULED = {"BackupFunction", "VerifyFunction", "CaptureFunction"}
 ALL_FUNCTIONS = pytest.mark.parametrize("logical_id", sorted(EXPECTED_FUNCTIONS))
 
 
@@ -122,17 +123,25 @@ def test_per_source_schedules_use_scheduler_with_a_dead_letter_queue_and_retries
     assert getatt(target["RoleArn"]) == ("SchedulerRole", "Arn")
     assert getatt(target["DeadLetterConfig"]["Arn"]) == ("ScheduleDeadLetterQueue", "Arn")
     assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
-    assert ref(properties["State"]) == "SchedulesState"
     assert properties["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    assert schedule_input(properties)["slot"] == "<aws.scheduler.scheduled-time>"
+    if target_function(properties) == "CaptureFunction":  # on only for pitr = true, and the switch
+        assert properties["State"]["Fn::If"][0] == "SchedulesEnabled"
+        assert set(schedule_input(properties)) == {"source"}
+    else:
+        assert ref(properties["State"]) == "SchedulesState"
+        assert schedule_input(properties)["slot"] == "<aws.scheduler.scheduled-time>"
     assert not events(target_function(properties) or "", "ScheduleV2"), "one mechanism per function"
 
 
-def test_scheduler_role_may_invoke_only_backup_and_verify() -> None:
-    # Given the role the per-source schedules assume / Then it invokes exactly those two functions
+def test_scheduler_role_may_invoke_only_backup_verify_and_capture() -> None:
+    # Given the role the per-source schedules assume / Then it invokes exactly those three functions
     statements = props("SchedulerRole")["Policies"][0]["PolicyDocument"]["Statement"]
     (invoke,) = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
-    assert {getatt(r) for r in invoke["Resource"]} == {("BackupFunction", "Arn"), ("VerifyFunction", "Arn")}
+    assert {getatt(r) for r in invoke["Resource"]} == {
+        ("BackupFunction", "Arn"),
+        ("VerifyFunction", "Arn"),
+        ("CaptureFunction", "Arn"),
+    }
     trust = props("SchedulerRole")["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
 
@@ -205,14 +214,14 @@ def test_backup_runs_alone_with_room_for_long_dumps() -> None:
     assert props("VerifyFunction")["EphemeralStorage"]["Size"] >= 1024
 
 
-def test_only_backup_and_verify_carry_the_pg_tools_layer() -> None:
+def test_only_backup_verify_and_capture_carry_the_pg_tools_layer() -> None:
     # Given the functions / Then pg_dump/pg_restore ship only where they are used
     with_pg_tools = {
         logical_id
         for logical_id in functions()
         if {"Ref": "PgToolsLayer"} in props(logical_id).get("Layers", [])
     }
-    assert with_pg_tools == {"BackupFunction", "VerifyFunction"}
+    assert with_pg_tools == {"BackupFunction", "VerifyFunction", "CaptureFunction"}  # capture: a new base
 
 
 def test_health_serves_both_routes_on_an_http_api_and_runs_every_five_minutes() -> None:

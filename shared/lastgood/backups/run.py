@@ -243,6 +243,8 @@ def run_backup(
     deadline: float | None = None,
     url: str | None = None,
     token: str | None = None,
+    snapshot: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> BackupResult:
     """Back up `source_name` once for its slot (see the module docstring). Raises BackupError on failure.
 
@@ -251,6 +253,9 @@ def run_backup(
 
     `deadline` (a `time.monotonic()` value; the handler derives it from the Lambda's
     remaining time) makes a run that would be killed mid-upload stop cleanly first.
+
+    `snapshot` / `extra` (PITR bases, `lastgood.pitr.base`): dump in that exported snapshot and
+    record `extra` in the manifest's `extra`.
     """
     if reason and not pin:
         raise ConfigError("--reason is only meaningful with --pin")
@@ -292,6 +297,8 @@ def run_backup(
         logger.info("backup started", extra=log_extra)
         identity = _identity(source, dump_url, token, own=own)
         options = engine_options(source) if own else EngineOptions(source=source.name)
+        if snapshot:
+            options = options.model_copy(update={"snapshot": snapshot})
         dumped = engine.dump(dump_url, writer, options=options, token=token)
         finished = datetime.now(UTC)
         counts = dumped.extra.get("counts")
@@ -314,7 +321,8 @@ def run_backup(
             # for information only, so restoring the safety backup back is not taken for production.
             source_identity=identity if own else None,
             extra={k: v for k, v in dumped.extra.items() if k != "counts"}
-            | ({} if own or identity is None else {"dumped_identity": identity.model_dump(mode="json")}),
+            | ({} if own or identity is None else {"dumped_identity": identity.model_dump(mode="json")})
+            | dict(extra or {}),
         )
         ratios = _baseline_ratios(store, manifest)  # against recent good backups only
         manifest = _mark_suspect(source, manifest, ratios, counts if isinstance(counts, dict) else None)

@@ -56,14 +56,19 @@ def run(args: argparse.Namespace) -> int:
         f"backup {args.source}", lambda: _expected_bytes(store, args.source), quiet=args.json
     ) as on_bytes:
         store.on_bytes = on_bytes
-        result = run_backup(
-            args.source,
-            slot=args.slot,
-            on_demand=args.slot is None,
-            pin=args.pin,
-            reason=args.reason,
-            store=store,
-        )
+        if _is_pitr(args.source) and not args.pin:  # a base on a new slot's snapshot (lastgood.pitr)
+            from lastgood.pitr.base import take_base
+
+            result = take_base(args.source, slot=args.slot, on_demand=args.slot is None, store=store)
+        else:
+            result = run_backup(
+                args.source,
+                slot=args.slot,
+                on_demand=args.slot is None,
+                pin=args.pin,
+                reason=args.reason,
+                store=store,
+            )
     if args.json:
         doc = result.manifest.to_dict() if result.manifest else result.as_dict()
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
@@ -94,3 +99,9 @@ def _expected_bytes(store: BackupStore, source: str) -> int | None:
     except (ClientError, BotoCoreError, LastgoodError):  # no estimate: the bar shows bytes and rate
         return None
     return newest.size if newest is not None and newest.size > 0 else None
+
+
+def _is_pitr(source: str) -> bool:
+    from lastgood.core.config import get_config
+
+    return get_config().source(source).pitr

@@ -78,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--allow-suspect", action="store_true", help="with --latest: a suspect backup may be chosen"
     )
+    p.add_argument(
+        "--to-time", metavar="T", help="PITR: the state at time T (ISO 8601 UTC, or latest); with --source"
+    )
+    p.add_argument(
+        "--to-lsn", metavar="LSN", help="PITR: the state after every transaction committed at or before LSN"
+    )
     p.add_argument("--json", action="store_true")
     _from_argument(p)
     p.set_defaults(func=run_restore)
@@ -109,6 +115,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     v.add_argument(
         "--allow-suspect", action="store_true", help="with --latest and a drill: may drill a suspect backup"
     )
+    v.add_argument("--to-time", metavar="T", help="PITR: with --drill --source, drill a restore to time T")
     v.add_argument("--json", action="store_true")
     _from_argument(v)
     v.set_defaults(func=run_verify)
@@ -165,6 +172,10 @@ def run_restore(args: argparse.Namespace) -> int:
     if args.wipe_first and not args.force:
         raise UsageError("--wipe-first empties the target: it needs --force")
     target_url = with_database(args.target, args.db)
+    if args.to_time or args.to_lsn:  # point-in-time recovery: base + change log (lastgood.pitr)
+        from lastgood.cli.pitr import run_pitr_restore
+
+        return run_pitr_restore(args, target_url)
     token = target_token(args.target, args.target_token_env)  # the target's own, never the source's
     store = _store(args)
     if args.source:
@@ -225,6 +236,10 @@ def run_verify(args: argparse.Namespace) -> int:
     from lastgood.core.errors import UsageError
 
     _logs_to_stderr()
+    if args.to_time:  # a point-in-time restore drill (lastgood.pitr)
+        from lastgood.cli.pitr import run_pitr_drill
+
+        return run_pitr_drill(args)
     if args.drill and args.restore_to:
         raise UsageError("give either --drill (the configured scratch target) or --restore-to URL")
     if args.target_token_env and not args.restore_to:

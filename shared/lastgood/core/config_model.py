@@ -196,6 +196,28 @@ class SourceConfig(_Strict):
     # tables, collections or keys — is always suspect). See lastgood.backups.suspect.
     suspect_min_count_ratio: float = Field(0.5, ge=0, lt=1)
     suspect_min_size_ratio: float = Field(0.5, ge=0, lt=1)
+    # Point-in-time recovery (PostgreSQL, `lastgood.pitr`): bases on a logical slot's snapshot +
+    # change segments captured every `capture_interval`. Slot lag past `pitr_lag_alarm_bytes`
+    # is a health reason; past `pitr_max_lag_bytes` lastgood drops its own slot (loudly) and
+    # takes a new base. `pitr_part_bytes`: the most change bytes in one stored segment part.
+    pitr: bool = False
+    capture_interval: str = "5m"
+    pitr_lag_alarm_bytes: int = Field(1024**3, gt=0)
+    pitr_max_lag_bytes: int = Field(16 * 1024**3, gt=0)
+    pitr_part_bytes: int = Field(16 * 1024**2, ge=1024)
+
+    @field_validator("capture_interval")
+    @classmethod
+    def _check_capture_interval(cls, value: str) -> str:
+        if parse_duration_seconds(value) < 60:
+            raise ValueError(
+                f"capture_interval must be at least 1m (EventBridge's finest rate), got {value!r}"
+            )
+        return value
+
+    @property
+    def capture_interval_seconds(self) -> int:
+        return parse_duration_seconds(self.capture_interval)
 
     @field_validator("rpo", "rto")
     @classmethod
@@ -234,6 +256,10 @@ class SourceConfig(_Strict):
                 check_pg_dump_args(self.pg_dump_args)
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
+        if self.pitr and self.engine != "postgres":
+            raise ValueError(f"pitr (point-in-time recovery) is for postgres sources, not {self.engine}")
+        if self.pitr and self.pitr_max_lag_bytes <= self.pitr_lag_alarm_bytes:
+            raise ValueError("pitr_max_lag_bytes (drop the slot) must be above pitr_lag_alarm_bytes (alarm)")
         return self
 
     @property

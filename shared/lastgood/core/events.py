@@ -129,3 +129,9 @@ def _describe(exc: ValidationError, example: str) -> str:
         else:
             problems.append(f'"{field}" {err.get("msg", "is invalid")}')
     return f"malformed event: {'; '.join(problems)}; expected {example}"
+
+
+class CaptureInput(_Input):
+    """`{"source": NAME}`: one PITR capture run of that source (`lastgood.pitr.capture`)."""
+
+    source: StrictStr = Field(min_length=1)

@@ -60,6 +60,9 @@ class EngineOptions(BaseModel):
     skip_binary_keys: bool = False
     batch_size: int = 1000
     scan_count: int = 500
+    # PostgreSQL: dump in this exported snapshot (a logical replication slot's, for PITR) instead
+    # of exporting one; the exporting connection must stay open while the dump runs.
+    snapshot: str | None = None
 
 
 class ServerIdentity(BaseModel):

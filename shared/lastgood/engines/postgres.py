@@ -209,7 +209,11 @@ class PostgresEngine:
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 conn.read_only = True
                 server_version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-                snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
+                if options.snapshot:  # a replication slot's exported snapshot (PITR base)
+                    conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(options.snapshot)))
+                    snapshot = options.snapshot
+                else:
+                    snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
                 all_tables = [(str(s), str(t)) for s, t in conn.execute(_USER_TABLES).fetchall()]
             except psycopg.Error as exc:
                 raise _source_error(exc, url, "snapshot failed") from None
@@ -220,6 +224,8 @@ class PostgresEngine:
                 "--format=custom",
                 "--no-password",
                 f"--snapshot={snapshot}",
+                # a PITR base: the publication lastgood created for its slot stays on the source
+                *(["--no-publications"] if options.snapshot else []),
                 *selection.pg_dump_switches(),
                 f"--dbname={dbname}",
             ]

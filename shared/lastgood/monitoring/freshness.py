@@ -1,6 +1,7 @@
 """Freshness checks for the health run: backup age vs RPO, dataset age vs budget, last drill.
 
-`BackupAgeSeconds` (per source) is what the backup-late alarm reads: the alarm
+`BackupAgeSeconds` (per source) is what the backup-late alarm reads (for a PITR source: the
+age of its newest committed change segment, when newer than its base): the alarm
 treats missing data as breaching, so a source with no complete backup emits
 nothing and still alarms (dead-man's switch). `GoodBackupAgeSeconds` is the age of
 the newest *good* one (not suspect, or accepted): the dashboard's "time since last
@@ -99,6 +100,11 @@ def backup_freshness(
         if mine:
             newest = mine[0]
             finished = parse_time(newest.manifest.finished_at) if newest.manifest else newest.created_at
+            if source.pitr:  # a PITR source is as fresh as its newest change segment (the RPO)
+                from lastgood.pitr.lag import newest_segment_time
+
+                segment = newest_segment_time(store, mine)
+                finished = max(finished, segment) if segment else finished
             item.newest_backup_id = newest.backup_id
             item.finished_at = finished
             item.age_seconds = max(0.0, (moment - finished).total_seconds())

@@ -220,11 +220,23 @@ def _kv_check(scheduled: bool) -> dict[str, Any]:
     return health_status(scheduled)
 
 
+def _pitr_check(scheduled: bool) -> dict[str, Any]:
+    from lastgood.monitoring.pitr_health import pitr_check
+
+    return pitr_check(scheduled)
+
+
 def _default_checks() -> dict[str, ExtraCheck]:
     # cross-region replica (issue 19): newest committed copy per source vs [replica].max_age
     from lastgood.monitoring.replica import replica_check
 
-    return {"backups": _backups_check, "datasets": _datasets_check, "kv": _kv_check, "replica": replica_check}
+    return {
+        "backups": _backups_check,
+        "datasets": _datasets_check,
+        "kv": _kv_check,
+        "replica": replica_check,
+        "pitr": _pitr_check,
+    }
 
 
 def _check_entry(name: str, outcome: Outcome, deadline_s: float) -> dict[str, Any]:

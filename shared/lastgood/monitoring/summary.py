@@ -50,6 +50,9 @@ class SourceStatus:
     backups: int = 0
     drill: DrillStatus | None = None
     error: str | None = None
+    # PITR sources (`lastgood.pitr`): the newest committed change segment — their RPO is its age
+    pitr: bool = False
+    newest_segment_at: datetime | None = None
 
 
 @dataclass
@@ -137,16 +140,26 @@ def _source_line(src: SourceStatus, now: datetime, issues: list[str]) -> tuple[s
         row["state"] = "missing"
         issues.append(f"{src.name}: no complete backup found")
         return f"  {src.name:<10} MISSING  no complete backup found (RPO {human_duration(src.rpo_s)})", row
-    age, late = _age(row, src.last_backup_at, src.rpo_s, now, ("late", "ok"))
+    if src.pitr:  # the RPO is the newest change segment's age (or the base's, before the first one)
+        newest = max(src.newest_segment_at or src.last_backup_at, src.last_backup_at)
+        age, late = _age(row, newest, src.rpo_s, now, ("late", "ok"))
+        row["pitr_segment_at"] = iso_seconds(src.newest_segment_at)
+        what = "newest PITR change segment" if src.newest_segment_at else "newest PITR base (no segment yet)"
+    else:
+        age, late = _age(row, src.last_backup_at, src.rpo_s, now, ("late", "ok"))
+        what = "newest backup"
     if late:
-        issues.append(
-            f"{src.name}: newest backup is {human_duration(age)} old, RPO is {human_duration(src.rpo_s)}"
-        )
+        issues.append(f"{src.name}: {what} is {human_duration(age)} old, RPO is {human_duration(src.rpo_s)}")
     took = f", took {human_duration(src.duration_s)}" if src.duration_s is not None else ""
+    segment = (
+        f", PITR: newest change segment {human_duration((now - src.newest_segment_at).total_seconds())} ago"
+        if src.pitr and src.newest_segment_at
+        else (", PITR: no change segment yet" if src.pitr else "")
+    )
     return (
         f"  {src.name:<10} {'LATE' if late else 'OK':<8} last {iso_seconds(src.last_backup_at)} "
-        f"({human_duration(age)} ago, RPO {human_duration(src.rpo_s)}), "
-        f"{human_bytes(src.size_bytes)}{took}, {src.backups} kept"
+        f"({human_duration((now - src.last_backup_at).total_seconds())} ago, RPO {human_duration(src.rpo_s)}), "
+        f"{human_bytes(src.size_bytes)}{took}, {src.backups} kept{segment}"
     ), row
 
 

@@ -54,7 +54,7 @@ def _gather_sources(now: datetime) -> list[SourceStatus]:
     from lastgood.core.config import get_config
 
     config = get_config()
-    out = [SourceStatus(s.name, s.rpo_seconds, s.rto_seconds) for s in config.sources]
+    out = [SourceStatus(s.name, s.rpo_seconds, s.rto_seconds, pitr=s.pitr) for s in config.sources]
     try:
         store = BackupStore.from_settings()
     except Exception as exc:
@@ -79,6 +79,10 @@ def _gather_sources(now: datetime) -> list[SourceStatus]:
             )
             src.size_bytes = newest.manifest.totals.bytes if newest.manifest is not None else newest.size
             src.duration_s = newest.manifest.duration_s if newest.manifest is not None else None
+        if src.pitr:
+            from lastgood.pitr.lag import newest_segment_time
+
+            src.newest_segment_at = newest_segment_time(store, committed)
         for item in committed:  # newest first: the newest verification that was a drill
             record = item.verification
             drill = drill_from_verification(record) if record is not None else None
