@@ -196,6 +196,9 @@ class SourceConfig(_Strict):
     # tables, collections or keys — is always suspect). See lastgood.backups.suspect.
     suspect_min_count_ratio: float = Field(0.5, ge=0, lt=1)
     suspect_min_size_ratio: float = Field(0.5, ge=0, lt=1)
+    # Where the scheduled backup runs: the backup Lambda (15-minute limit), or the Fargate task
+    # through the Step Functions state machine (template parameter FargateRunner; docs/limits.md).
+    runner: Literal["lambda", "fargate"] = "lambda"
 
     @field_validator("rpo", "rto")
     @classmethod
