@@ -139,7 +139,9 @@ def test_every_task_retries_with_backoff_and_catches_everything() -> None:
     for name, state in tasks().items():
         assert state["Retry"], name
         for retry in state["Retry"]:
-            assert retry["MaxAttempts"] >= 1 and retry["BackoffRate"] > 1 and retry["IntervalSeconds"] >= 1, name
+            assert retry["MaxAttempts"] >= 1 and retry["BackoffRate"] > 1 and retry["IntervalSeconds"] >= 1, (
+                name
+            )
         assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"]), name
 
 
@@ -257,7 +259,8 @@ def _statements(role: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("role", "function"), [("FargateBackupTaskRole", "BackupFunction"), ("FargateDrillTaskRole", "VerifyFunction")]
+    ("role", "function"),
+    [("FargateBackupTaskRole", "BackupFunction"), ("FargateDrillTaskRole", "VerifyFunction")],
 )
 def test_task_roles_hold_exactly_their_functions_statements(role: str, function: str) -> None:
     # Given the task role / Then its statements are the function's (one YAML anchor: they cannot drift)
@@ -269,7 +272,9 @@ def test_task_roles_hold_exactly_their_functions_statements(role: str, function:
 
 
 def test_the_execution_role_only_pulls_the_image_and_writes_the_log_group() -> None:
-    actions = {a for s in _statements("FargateExecutionRole") for a in s["Action"] if isinstance(s["Action"], list)}
+    actions = {
+        a for s in _statements("FargateExecutionRole") for a in s["Action"] if isinstance(s["Action"], list)
+    }
     actions |= {s["Action"] for s in _statements("FargateExecutionRole") if isinstance(s["Action"], str)}
     assert actions == {
         "ecr:GetAuthorizationToken",
