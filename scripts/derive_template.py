@@ -80,6 +80,7 @@ def derive(config: LastgoodConfig) -> dict[str, Any]:
             # PITR capture (lastgood.pitr): every capture_interval, enabled for pitr = true only
             "CaptureSchedule": capture_schedule(source.capture_interval_seconds),
             "CaptureState": "ENABLED" if source.pitr else "DISABLED",
+            "Runner": source.runner,  # lambda | fargate: which one its backup schedule targets
         }
     ids = declared_secret_ids(config)
     dataset_secret = ids.get(DATASETS_SECRET) if config.datasets else None
@@ -115,6 +116,7 @@ def render(
         raise ConfigError("the config declares no sources: there is nothing to back up")
     if _replace_collections(out.get("Resources", {}), values["ids"]) == 0:
         raise ConfigError(f"template.yaml has no Fn::ForEach loop over {LOOP_IDENTIFIER}")
+    _replace_collections(out.get("Conditions", {}), values["ids"])  # per-source runner conditions
     out["Mappings"]["Source"] = values["Source"]
     out["Mappings"]["Deployment"] = values["Deployment"]
     variables = out["Globals"]["Function"]["Environment"]["Variables"]
@@ -126,7 +128,7 @@ def render(
         if logical_id == "SharedLayer":
             properties["ContentUri"] = STAGED_LAYER
         else:
-            for key in ("CodeUri", "ContentUri"):
+            for key in ("CodeUri", "ContentUri", "DefinitionUri"):
                 if isinstance(properties.get(key), str):
                     properties[key] = base + properties[key]
     return out

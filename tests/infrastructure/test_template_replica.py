@@ -29,6 +29,7 @@ from tests.helpers.template import (
     schedules,
     sub_text,
     target_function,
+    template,
 )
 
 REPLICA_BUCKET_ARN = "arn:aws:s3:::lastgood-replica-backups"
@@ -181,9 +182,19 @@ def test_health_and_summary_read_only_the_replicas_manifests() -> None:
 
 def test_replica_mode_runs_no_backup_drill_or_regenerate_schedule_but_keeps_prune_health_summary() -> None:
     # Given the per-source schedules / Then backup and verify exist only in a primary stack
+    # (directly, or through the Fargate runner's OnLambda<Source> / OnFargate<Source>, which
+    # both require IsPrimary)
+    conditions = template()["Conditions"]
     for logical_id in schedules():
-        assert resource(logical_id)["Condition"] == "IsPrimary", logical_id
-    assert {target_function(p) for p in schedules().values()} == {"BackupFunction", "VerifyFunction"}
+        condition = resource(logical_id)["Condition"]
+        name = condition["Fn::Sub"] if isinstance(condition, dict) else condition
+        if name != "IsPrimary":
+            assert {"Condition": "IsPrimary"} in conditions[name]["Fn::And"], logical_id
+    assert {target_function(p) for p in schedules().values()} - {None} == {
+        "BackupFunction",
+        "VerifyFunction",
+        "CaptureFunction",
+    }
     # And regenerate's schedule is off in a replica stack
     state = props("RegenerateFunction")["Events"]["Scheduled"]["Properties"]["State"]
     assert state == {"Fn::If": ["IsReplica", "DISABLED", {"Ref": "SchedulesState"}]}

@@ -24,6 +24,7 @@ Layout of a manifest (``format: 1``)::
       "encryption": {"sse": "aws:kms", "key": "<KMS key id>", "client_side": false},
       "source_identity": {"engine": "postgres", "server_id": "pg-system:7714…", "database": "app",
                           "method": "...", "aliases": []} | null,   # optional: which server was dumped
+      "peak_rss_bytes": 123456789 | null,             # optional: the run's peak memory (with pg_dump)
       "extra": {...}                                  # engine-specific, informational
     }
 
@@ -162,6 +163,9 @@ class BackupManifest(_Model):
     # The server the backup was taken from (`engine.identity`), so a drill can refuse a target
     # that is that server without reading the source's secret. Optional: older manifests lack it.
     source_identity: ServerIdentity | None = None
+    # Peak resident memory of the process that ran the backup, its tools (pg_dump) added
+    # (`lastgood backup --estimate` reads it). Optional: older manifests lack it.
+    peak_rss_bytes: int | None = Field(None, ge=0)
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("format")
@@ -201,6 +205,7 @@ class BackupManifest(_Model):
         kms_key_id: str | None = None,
         client_side: bool = False,
         source_identity: ServerIdentity | None = None,
+        peak_rss_bytes: int | None = None,
         extra: dict[str, Any] | None = None,
     ) -> BackupManifest:
         """Assemble a manifest; totals and (absent engine counts) per-object counts are derived."""
@@ -224,6 +229,7 @@ class BackupManifest(_Model):
             pin_reason=pin_reason,
             encryption=EncryptionInfo(key=kms_key_id, client_side=client_side),
             source_identity=source_identity,
+            peak_rss_bytes=peak_rss_bytes,
             extra=dict(extra or {}),
         )
 

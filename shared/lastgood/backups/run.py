@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from lastgood import __version__
+from lastgood.backups.estimate import peak_rss_bytes
 from lastgood.backups.manifest import BackupManifest
 from lastgood.backups.store import BackupStore
 from lastgood.core.config import SourceConfig, get_config
@@ -320,6 +321,7 @@ def run_backup(
             # A safety backup of a restore target is not the source's server: its identity is kept
             # for information only, so restoring the safety backup back is not taken for production.
             source_identity=identity if own else None,
+            peak_rss_bytes=peak_rss_bytes(),
             extra={k: v for k, v in dumped.extra.items() if k != "counts"}
             | ({} if own or identity is None else {"dumped_identity": identity.model_dump(mode="json")})
             | dict(extra or {}),

@@ -1,4 +1,5 @@
-"""`lastgood backup --source NAME [--json] [--pin --reason TEXT] [--slot TIME]`."""
+"""`lastgood backup --source NAME [--json] [--pin --reason TEXT] [--slot TIME]`
+and `lastgood backup --estimate --source NAME [--json]` (size, expected duration and memory, Fargate or not)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--pin", action="store_true", help="keep this backup regardless of retention")
     parser.add_argument("--reason", help="why it is pinned (required with --pin)")
     parser.add_argument("--slot", help="ISO time of the schedule slot to run (idempotent per slot)")
+    parser.add_argument(
+        "--estimate",
+        action="store_true",
+        help="take no backup: the source's size now, the expected duration and peak memory from the last "
+        "runs' manifests, and whether it should move to Fargate (docs/limits.md)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -47,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from lastgood.backups.run import run_backup
 
     logs_to_stderr()
+    if args.estimate:
+        return estimate(args)
 
     from lastgood.backups.store import BackupStore
     from lastgood.cli.output import byte_progress
@@ -105,3 +114,17 @@ def _is_pitr(source: str) -> bool:
     from lastgood.core.config import get_config
 
     return get_config().source(source).pitr
+
+
+def estimate(args: argparse.Namespace) -> int:
+    from lastgood.backups.estimate import estimate_backup
+    from lastgood.core.errors import UsageError
+
+    if args.pin or args.reason or args.slot:
+        raise UsageError("--estimate takes no backup: it does not go with --pin, --reason or --slot")
+    result = estimate_backup(args.source)
+    if args.json:
+        sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write("\n".join(result.lines()) + "\n")
+    return 0

@@ -219,6 +219,10 @@ class SourceConfig(_Strict):
     def capture_interval_seconds(self) -> int:
         return parse_duration_seconds(self.capture_interval)
 
+    # Where the scheduled backup runs: the backup Lambda (15-minute limit), or the Fargate task
+    # through the Step Functions state machine (template parameter FargateRunner; docs/limits.md).
+    runner: Literal["lambda", "fargate"] = "lambda"
+
     @field_validator("rpo", "rto")
     @classmethod
     def _check_objective(cls, value: str | None) -> str | None:

@@ -194,6 +194,18 @@ class RestoreResult:
 ProgressFn = Callable[[str], None]
 
 
+@dataclass
+class SizeEstimate:
+    """How big a source is now, as its server reports it (`lastgood backup --estimate`).
+
+    `bytes`: the data's size (None where the server reports none); `records`: rows, documents or
+    keys where cheaply known; `method`: which server statistic, for the report (never a guess)."""
+
+    bytes: int | None
+    records: int | None
+    method: str
+
+
 class Engine(Protocol):
     name: str
 
@@ -226,6 +238,13 @@ class Engine(Protocol):
 
     def identity(self, url: str, token: str | None = None) -> ServerIdentity:
         """The server and database `url` reaches (read-only; raises SourceUnavailable if it cannot)."""
+        ...
+
+    def estimate_size(
+        self, url: str, *, token: str | None = None, database: str | None = None
+    ) -> SizeEstimate:
+        """The source's current size from one cheap server statistic (read-only; SourceUnavailable).
+        `database`: the source's MongoDB database option (others ignore it)."""
         ...
 
 

@@ -23,6 +23,7 @@ from lastgood.engines.base import (
     ProgressFn,
     RestoreResult,
     ServerIdentity,
+    SizeEstimate,
     Stopwatch,
     endpoint_names,
 )
@@ -135,6 +136,13 @@ class MongoEngine:
         return ServerIdentity(
             engine="mongodb", server_id=server_id, database=db_name, method=method, aliases=aliases
         )
+
+    def estimate_size(
+        self, url: str, *, token: str | None = None, database: str | None = None
+    ) -> SizeEstimate:
+        from lastgood.engines.sizes import mongodb_size  # dbStats (lastgood.engines.sizes)
+
+        return mongodb_size(url, database)
 
 
 ENGINE = MongoEngine()

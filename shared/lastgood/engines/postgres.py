@@ -50,6 +50,7 @@ from lastgood.engines.base import (
     ProgressFn,
     RestoreResult,
     ServerIdentity,
+    SizeEstimate,
     Stopwatch,
     endpoint_names,
     require_tls,
@@ -381,6 +382,13 @@ class PostgresEngine:
             method="resolved host:port (pg_control_system() is not granted to this role)",
             aliases=tuple(f"addr:{n}" for n in names),
         )
+
+    def estimate_size(
+        self, url: str, *, token: str | None = None, database: str | None = None
+    ) -> SizeEstimate:
+        from lastgood.engines.sizes import postgres_size  # pg_database_size (lastgood.engines.sizes)
+
+        return postgres_size(url)
 
 
 def iter_tables(url: str) -> Iterator[tuple[str, str]]:

@@ -38,6 +38,7 @@ from lastgood.engines.base import (
     ProgressFn,
     RestoreResult,
     ServerIdentity,
+    SizeEstimate,
     Stopwatch,
 )
 from lastgood.engines.redis_keyspace import (
@@ -184,6 +185,13 @@ class UpstashEngine:
             method=f"URL host:port normalised (INFO server{over} reports no run_id)",
             aliases=aliases,
         )
+
+    def estimate_size(
+        self, url: str, *, token: str | None = None, database: str | None = None
+    ) -> SizeEstimate:
+        from lastgood.engines.sizes import redis_size  # DBSIZE + INFO memory (lastgood.engines.sizes)
+
+        return redis_size(url, token)
 
 
 ENGINE = UpstashEngine()
