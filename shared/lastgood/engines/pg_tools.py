@@ -19,11 +19,12 @@ import threading
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from lastgood.core.errors import BackupError, ConfigError, RestoreError
+from lastgood.core.errors import BackupError, BackupIntegrityError, ConfigError, RestoreError
 from lastgood.core.redact import redact_text
 from lastgood.engines.base import ObjectWriter
 
 CHUNK = 1024 * 1024
+RESTORE_CHUNK = 4 * 1024 * 1024  # large writes: fewer wake-ups of pg_restore and of us
 _STDERR_KEEP = 16 * 1024
 
 
@@ -111,14 +112,24 @@ def stream_pg_dump(
 def stream_pg_restore(
     args: list[str], env: dict[str, str], stream: BinaryIO, secrets: tuple[str, ...], relpath: str
 ) -> None:
+    """Feed `stream` to pg_restore's stdin in large chunks; any exception kills pg_restore.
+
+    With a held-tail stream (`drain()` / `released`, see `lastgood.backups.heldtail`) and
+    `--single-transaction`, a stream that fails its end-of-object check raises before
+    pg_restore has the archive's last bytes: pg_restore is killed and its transaction rolls
+    back. When pg_restore stops early on its own, the rest of the stream is still checked, so
+    a damaged object is reported as such rather than as pg_restore's parse error.
+    """
     proc = subprocess.Popen(
         args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
     )
     assert proc.stdin is not None and proc.stderr is not None
+    _grow_pipe(proc.stdin)
     stderr = _StderrTail(proc.stderr)
+    drain = getattr(stream, "drain", None)
     try:
         try:
-            while chunk := stream.read(CHUNK):
+            while chunk := stream.read(RESTORE_CHUNK):
                 proc.stdin.write(chunk)
         except BrokenPipeError:
             pass  # pg_restore stopped reading: its exit status and stderr say why
@@ -126,6 +137,17 @@ def stream_pg_restore(
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.close()
         code = proc.wait()
+        if drain is not None and not getattr(stream, "released", True):
+            # pg_restore ended before the end of the object: was the object itself damaged?
+            try:
+                drain()
+            except BackupIntegrityError as exc:
+                if code != 0:
+                    raise  # pg_restore failed, its transaction rolled back: nothing was applied
+                raise RestoreError(
+                    f"pg_restore of {relpath} committed before the end of the object, which then "
+                    f"failed its check ({exc}): wipe the target and restore a good backup"
+                ) from None
     except BaseException:
         proc.kill()
         proc.wait()
