@@ -104,10 +104,9 @@ def test_a_damaged_dump_commits_nothing_into_an_empty_target(shop_backup, target
     backup_id, _ = shop_backup
     (key,) = object_keys("postgres", backup_id)
     # Given the stored dump with one byte flipped (in the part streamed early, or in its tail)
-    with flipped_byte(key, None if where == "middle" else -1):
-        # When it is restored
-        with pytest.raises(BackupIntegrityError) as caught:
-            restore_backup(backup_id, source="postgres", target_url=target, store=BackupStore.from_settings())
+    # When it is restored
+    with flipped_byte(key, None if where == "middle" else -1), pytest.raises(BackupIntegrityError) as caught:
+        restore_backup(backup_id, source="postgres", target_url=target, store=BackupStore.from_settings())
     # Then the integrity error names the dump and says nothing was written, and the target is empty
     message = str(caught.value)
     assert ".dump" in message and "SHA-256" in message and "nothing was written" in message
@@ -115,7 +114,7 @@ def test_a_damaged_dump_commits_nothing_into_an_empty_target(shop_backup, target
 
 
 def test_a_damaged_dump_over_a_non_empty_target_leaves_it_as_it_was(shop_backup, target):
-    backup_id, source_url = shop_backup
+    backup_id, _ = shop_backup
     (key,) = object_keys("postgres", backup_id)
     # Given a target holding other data
     with psycopg.connect(target, autocommit=True) as conn:
