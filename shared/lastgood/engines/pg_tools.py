@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
+import functools
 import importlib.util
 import os
 import subprocess
@@ -47,9 +48,14 @@ def pg_bin_dir() -> Path:
 
 
 def tool_version(tool: str) -> str:
-    """`18.6` from `pg_dump (PostgreSQL) 18.6`."""
+    """`18.6` from `pg_dump (PostgreSQL) 18.6` (asked once per binary and process)."""
+    return _tool_version(str(pg_bin_dir() / tool))
+
+
+@functools.lru_cache(maxsize=8)
+def _tool_version(binary: str) -> str:
     out = subprocess.run(
-        [str(pg_bin_dir() / tool), "--version"], capture_output=True, text=True, timeout=10, check=False
+        [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
     ).stdout.strip()
     return out.rsplit(" ", 1)[-1] if out else "unknown"
 
