@@ -13,6 +13,11 @@ byte before the end-of-object check: a mismatch found there leaves nothing of
 that object in the target. Memory stays bounded (1 MiB chunks); the spool is a
 temporary file (`TMPDIR`, `/tmp` in Lambda) as large as the biggest object,
 refused up front when it would not fit.
+
+`stream_object` is the other way, for an engine that commits nothing before the end of
+the object (PostgreSQL: pg_restore in one transaction): one pinned read, no spool, the
+bytes handed on as they arrive but the object's tail only once the whole object is
+proven (`lastgood.backups.heldtail`), so a mismatch rolls the engine's transaction back.
 """
 
 from __future__ import annotations

