@@ -6,26 +6,98 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-BENCH_TABLE = "bench_rows"
 BENCH_COLLECTION = "bench_docs"
+
+# A small shop's schema: tables of different sizes, secondary indexes and foreign keys, so a
+# restore has the index builds and constraint checks (and the parallelism) a real database has.
+BENCH_SCHEMA = "bench"
+_PG_SCHEMA = """
+DROP SCHEMA IF EXISTS bench CASCADE;
+CREATE SCHEMA bench;
+CREATE TABLE bench.products (
+    id bigint PRIMARY KEY, sku text NOT NULL UNIQUE, title text NOT NULL,
+    description text NOT NULL, price numeric(10, 2) NOT NULL);
+CREATE TABLE bench.customers (
+    id bigint PRIMARY KEY, email text NOT NULL UNIQUE, name text NOT NULL,
+    country char(2) NOT NULL, created_at timestamptz NOT NULL);
+CREATE TABLE bench.orders (
+    id bigint PRIMARY KEY, customer_id bigint NOT NULL REFERENCES bench.customers (id),
+    status text NOT NULL, created_at timestamptz NOT NULL, total numeric(12, 2) NOT NULL);
+CREATE TABLE bench.order_items (
+    order_id bigint NOT NULL REFERENCES bench.orders (id), line int NOT NULL,
+    product_id bigint NOT NULL REFERENCES bench.products (id), quantity int NOT NULL,
+    unit_price numeric(10, 2) NOT NULL, PRIMARY KEY (order_id, line));
+CREATE TABLE bench.events (
+    id bigint PRIMARY KEY, customer_id bigint NOT NULL REFERENCES bench.customers (id),
+    kind text NOT NULL, at timestamptz NOT NULL, payload jsonb NOT NULL, blob bytea);
+"""
+_PG_INDEXES = """
+CREATE INDEX orders_customer_idx ON bench.orders (customer_id);
+CREATE INDEX orders_created_idx ON bench.orders (created_at);
+CREATE INDEX order_items_product_idx ON bench.order_items (product_id);
+CREATE INDEX events_customer_at_idx ON bench.events (customer_id, at);
+CREATE INDEX events_kind_idx ON bench.events (kind);
+"""
+
+
+def postgres_table_rows(rows: int) -> dict[str, int]:
+    """Rows per table for a data size of `rows` (~100 bytes of custom-format dump per unit)."""
+    return {
+        "products": max(100, rows // 100),
+        "customers": max(100, rows // 5),
+        "orders": max(100, rows * 3 // 4),
+        "order_items": 3 * max(100, rows * 3 // 4),  # three lines per order
+        "events": max(100, rows * 3 // 4),
+    }
 
 
 def generate_postgres(url: str, rows: int) -> None:
-    """One table of `rows` rows (~190 bytes each: text, bytea, a double) plus its primary key."""
+    """The `bench` schema (five tables, indexes, foreign keys) sized by `rows`: ~100 bytes of
+    `pg_dump -Fc` per unit (200k → ~20 MB of dump). Deterministic, mildly compressible values."""
     import psycopg
 
+    n = postgres_table_rows(rows)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {BENCH_TABLE}")
+        conn.execute("DROP TABLE IF EXISTS bench_rows")  # the former single-table data
+        conn.execute(_PG_SCHEMA)
         conn.execute(
-            f"CREATE TABLE {BENCH_TABLE} (id bigint PRIMARY KEY, payload text, blob bytea, n double precision)"
+            "INSERT INTO bench.products SELECT g, 'SKU-' || lpad(g::text, 8, '0'), "
+            "'Product ' || g || ' ' || left(md5(g::text), 12), "
+            "repeat(md5((g * 3)::text) || ' ', 8), round((g %% 997)::numeric / 7 + 1, 2) "
+            "FROM generate_series(1::bigint, %s) g",
+            (n["products"],),
         )
         conn.execute(
-            f"INSERT INTO {BENCH_TABLE} SELECT g, md5(g::text) || repeat(md5((g * 7)::text), 6), "
-            "decode(md5((g * 13)::text) || md5((g * 17)::text), 'hex'), random() "
-            "FROM generate_series(1, %s) g",
-            (rows,),
+            "INSERT INTO bench.customers SELECT g, 'user' || g || '@' || left(md5(g::text), 8) || '.example', "
+            "initcap(left(md5((g * 5)::text), 7)) || ' ' || initcap(left(md5((g * 11)::text), 9)), "
+            "(ARRAY['DE','FR','US','GB','NL','SE','JP','BR'])[1 + g %% 8], "
+            "timestamptz '2024-01-01' + g * interval '7 minutes' FROM generate_series(1::bigint, %s) g",
+            (n["customers"],),
         )
-        conn.execute(f"ANALYZE {BENCH_TABLE}")
+        conn.execute(
+            "INSERT INTO bench.orders SELECT g, 1 + (g * 7919) %% %s, "
+            "(ARRAY['new','paid','shipped','delivered','returned'])[1 + g %% 5], "
+            "timestamptz '2024-01-01' + g * interval '71 seconds', round(((g * 31) %% 50000)::numeric / 100, 2) "
+            "FROM generate_series(1::bigint, %s) g",
+            (n["customers"], n["orders"]),
+        )
+        conn.execute(
+            "INSERT INTO bench.order_items SELECT 1 + (g - 1) / 3, 1 + (g - 1) %% 3, 1 + (g * 104729) %% %s, "
+            "1 + g %% 4, round(((g * 17) %% 9000)::numeric / 100 + 1, 2) FROM generate_series(1::bigint, %s) g",
+            (n["products"], n["order_items"]),
+        )
+        conn.execute(
+            "INSERT INTO bench.events SELECT g, 1 + (g * 6007) %% %s, "
+            "(ARRAY['view','click','cart','checkout','search'])[1 + g %% 5], "
+            "timestamptz '2024-01-01' + g * interval '13 seconds', "
+            "jsonb_build_object('path', '/p/' || (g %% 5000), 'ref', md5((g * 13)::text), "
+            "'ua', 'Mozilla/5.0 (X11; Linux x86_64) ' || (g %% 40), 'n', g %% 1000, "
+            "'session', md5((g / 20)::text), 'tags', jsonb_build_array('t' || g %% 17, 't' || g %% 23)), "
+            "decode(md5((g * 17)::text) || md5((g * 19)::text), 'hex') FROM generate_series(1::bigint, %s) g",
+            (n["customers"], n["events"]),
+        )
+        conn.execute(_PG_INDEXES)
+        conn.execute("ANALYZE")
 
 
 def bench_document(i: int) -> dict[str, Any]:

@@ -144,11 +144,13 @@ def test_restore_interrupted_half_way_completes_with_force(devstack, monkeypatch
         wipe("mongodb", scratch)
 
 
-def test_dump_bytes_swapped_after_verification_never_reach_pg_restore(
+def test_dump_bytes_changed_in_the_restores_own_read_are_never_committed(
     devstack, pg_backup, empty_pg_scratch, monkeypatch
 ):
-    # Given S3 answering the verify pass with the committed dump and the restore's read with
-    # the same dump with one byte flipped (fault injection: a real S3 honours the pin)
+    # Given S3 answering every read of the committed dump with one byte flipped (fault
+    # injection: a real S3 serves the stored bytes). The PostgreSQL restore reads the dump
+    # once, streaming it into pg_restore's single transaction as it hashes it (it used to
+    # verify first and read a second time; now the bytes it hashes are the bytes it applies).
     from botocore.response import StreamingBody
     from lastgood.core import aws
 
@@ -157,21 +159,23 @@ def test_dump_bytes_swapped_after_verification_never_reach_pg_restore(
     real_get = s3.get_object
     reads: list[str] = []
 
-    def swapping_get(**kwargs):  # type: ignore[no-untyped-def]
+    def flipping_get(**kwargs):  # type: ignore[no-untyped-def]
         response = real_get(**kwargs)
         if kwargs.get("Key") == key:
             reads.append(key)
-            if len(reads) > 1:
-                data = bytearray(response["Body"].read())
-                data[len(data) // 2] ^= 0x01
-                response["Body"] = StreamingBody(io.BytesIO(bytes(data)), len(data))
+            data = bytearray(response["Body"].read())
+            data[len(data) // 2] ^= 0x01
+            response["Body"] = StreamingBody(io.BytesIO(bytes(data)), len(data))
         return response
 
-    monkeypatch.setattr(s3, "get_object", swapping_get)
+    monkeypatch.setattr(s3, "get_object", flipping_get)
     # When it is restored
     result = run_cli("restore", pg_backup, "--target", empty_pg_scratch)
     monkeypatch.undo()
-    # Then the restore stops with the integrity error naming the dump, and pg_restore never ran
+    # Then the restore stops with the integrity error naming the dump, after one read,
+    # and pg_restore's transaction was rolled back: the target is still empty
     assert result.code == 6, result.err
     assert "app.dump" in result.err and "nothing from app.dump was applied" in result.err
+    assert "nothing was written" in result.err
+    assert reads == [key]
     assert pg_is_empty(empty_pg_scratch)

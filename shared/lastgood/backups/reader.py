@@ -13,6 +13,11 @@ byte before the end-of-object check: a mismatch found there leaves nothing of
 that object in the target. Memory stays bounded (1 MiB chunks); the spool is a
 temporary file (`TMPDIR`, `/tmp` in Lambda) as large as the biggest object,
 refused up front when it would not fit.
+
+`stream_object` is the other way, for an engine that commits nothing before the end of
+the object (PostgreSQL: pg_restore in one transaction): one pinned read, no spool, the
+bytes handed on as they arrive but the object's tail only once the whole object is
+proven (`lastgood.backups.heldtail`), so a mismatch rolls the engine's transaction back.
 """
 
 from __future__ import annotations
@@ -141,6 +146,35 @@ class VerifiedObjectSource:
 
     def open_object(self, relpath: str) -> AbstractContextManager[BinaryIO]:
         return self._open(relpath)
+
+    def stream_object(self, relpath: str) -> AbstractContextManager[BinaryIO]:
+        """For a consumer that commits nothing before the end of the object (pg_restore in one
+        transaction): the pinned bytes as they arrive, the tail held until the whole object is
+        proven (`lastgood.backups.heldtail`), no spool. Client-side-encrypted objects are spooled
+        and proven first (`open_object`)."""
+        if self.manifest.object(relpath).encryption == CLIENT_SIDE_ENCRYPTION:
+            return self._open(relpath)
+        return self._stream(relpath)
+
+    @contextmanager
+    def _stream(self, relpath: str) -> Iterator[BinaryIO]:
+        from lastgood.backups.heldtail import HeldTailReader
+
+        entry = self.manifest.object(relpath)
+        with self.store.open_pinned(
+            self.manifest.source, self.manifest.backup_id, relpath, self.pins.get(relpath)
+        ) as (body, pin):
+            self.pins.setdefault(relpath, pin)
+            try:
+                yield cast(BinaryIO, HeldTailReader(body, self.manifest, entry))
+                self.delivered.append(relpath)
+            except BackupIntegrityError as exc:
+                text = str(exc)
+                if relpath in self.verified and "after it was verified" not in text:
+                    text += " (its bytes changed after it was verified)"
+                raise BackupIntegrityError(
+                    f"{text}; nothing from {relpath} was applied (its restore was rolled back)"
+                ) from None
 
     @contextmanager
     def _open(self, relpath: str) -> Iterator[BinaryIO]:

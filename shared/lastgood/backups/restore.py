@@ -12,6 +12,12 @@ established) → refuse a non-empty target unless `force` → engine restore
 (pg_restore / BSON batches + indexes / RESP stream) → compare the target's
 counts with the manifest's. A restore interrupted half-way leaves a non-empty
 target; running it again with `force` completes it.
+
+PostgreSQL (an engine with `verifies_while_restoring`) skips the separate re-hash pass
+unless the target is wiped first: its object streams once from S3 into
+`pg_restore --single-transaction`, hashed on the way, and its last bytes are released
+only once the whole object matched the manifest — a mismatch rolls the transaction
+back, so nothing is committed (`lastgood.backups.heldtail`).
 """
 
 from __future__ import annotations
@@ -205,9 +211,13 @@ def restore_manifest(
     secrets = tuple(s for s in (target_url, token) if s)
 
     started = time.perf_counter()
-    say(f"verifying {len(manifest.objects)} object(s) of {manifest.source}/{manifest.backup_id}")
+    # An engine that checks each object while applying it in one transaction (PostgreSQL: a
+    # mismatch rolls pg_restore back) streams it once instead; a wipe first needs the proof first.
+    streamed = bool(getattr(engine, "verifies_while_restoring", False)) and not wipe_first
+    if not streamed:
+        say(f"verifying {len(manifest.objects)} object(s) of {manifest.source}/{manifest.backup_id}")
     try:
-        objects = store.object_source(manifest, verify_first=True)
+        objects = store.object_source(manifest, verify_first=not streamed)
     except BackupIntegrityError as exc:
         raise BackupIntegrityError(
             f"refusing to restore {manifest.source}/{manifest.backup_id}: {exc}; nothing was written to {target}"
@@ -238,11 +248,16 @@ def restore_manifest(
         if wipe_first:
             say(f"wiping {target}")
             engine.wipe(target_url, token=token)
-        say(f"restoring into {target}")
-        engine.restore(target_url, objects, only=only, force=force, token=token, progress=say)
+        say(f"restoring into {target}" + (" (each object checked as it streams)" if streamed else ""))
+        result = engine.restore(target_url, objects, only=only, force=force, token=token, progress=say)
         restore_seconds = time.perf_counter() - restore_started
-        actual = engine.counts(target_url, token=token)
-    except BackupIntegrityError as exc:  # an object's bytes changed after the verify pass
+        actual = result.counts if result.exact else engine.counts(target_url, token=token)
+    except BackupIntegrityError as exc:
+        if streamed:  # found while streaming: the engine's transaction rolled back
+            raise BackupIntegrityError(
+                f"refusing to restore {manifest.source}/{manifest.backup_id}: {exc}; nothing was written to {target}"
+            ) from None
+        # an object's bytes changed after the verify pass
         applied = objects.delivered or ["none"]
         raise BackupIntegrityError(
             f"restore of {manifest.source}/{manifest.backup_id} into {target} stopped: {exc}. Objects "

@@ -28,6 +28,7 @@ Engines receive `options` (`EngineOptions`): `source` (name), `include`,
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -148,14 +149,26 @@ def baseline_ratios(current: BackupManifest, previous: list[BackupManifest]) -> 
     return ratios
 
 
-def _baseline_ratios(store: BackupStore, manifest: BackupManifest) -> dict[str, tuple[str, float]]:
+def _previous_good(store: BackupStore, source: str) -> Future[list[BackupManifest]]:
+    """The source's previous good manifests, read on a thread while the dump runs (off its critical path)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="baseline")
     try:
-        previous = [
-            item.manifest
-            for item in store.list_backups(manifest.source)
-            if item.manifest is not None and item.backup_id != manifest.backup_id and not item.suspect
-        ]
-        return baseline_ratios(manifest, previous)
+        return pool.submit(
+            lambda: [
+                item.manifest
+                for item in store.list_backups(source)
+                if item.manifest is not None and not item.suspect
+            ]
+        )
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _baseline_ratios(
+    previous: Future[list[BackupManifest]], manifest: BackupManifest
+) -> dict[str, tuple[str, float]]:
+    try:
+        return baseline_ratios(manifest, [m for m in previous.result() if m.backup_id != manifest.backup_id])
     except Exception as exc:  # a missing baseline must not fail a committed backup
         logger.warning("backup baseline unavailable", extra={"error": str(exc)[:200]})
         return {}
@@ -283,6 +296,7 @@ def run_backup(
 
     from lastgood.engines import get_engine
 
+    previous = _previous_good(store, source.name)
     own = url is None
     secrets: tuple[str, ...] = ()
     writer = store.writer(
@@ -326,7 +340,7 @@ def run_backup(
             | ({} if own or identity is None else {"dumped_identity": identity.model_dump(mode="json")})
             | dict(extra or {}),
         )
-        ratios = _baseline_ratios(store, manifest)  # against recent good backups only
+        ratios = _baseline_ratios(previous, manifest)  # against recent good backups only
         manifest = _mark_suspect(source, manifest, ratios, counts if isinstance(counts, dict) else None)
         writer.commit(manifest)
     except BaseException as exc:

@@ -189,6 +189,9 @@ class DumpResult:
 class RestoreResult:
     # Per object/collection/table/key-space: restored count.
     counts: dict[str, int] = field(default_factory=dict)
+    # `counts` are the target's own exact counts after the restore (as `Engine.counts` gives them),
+    # so the caller need not count again.
+    exact: bool = False
 
 
 ProgressFn = Callable[[str], None]

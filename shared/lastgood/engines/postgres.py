@@ -177,6 +177,9 @@ class PostgresEngine:
     """The Engine protocol for PostgreSQL (see the module docstring)."""
 
     name = "postgres"
+    # the restore checks each object while pg_restore applies it in one transaction, and a
+    # mismatch rolls it back: the restore need not download and re-hash every object first
+    verifies_while_restoring = True
 
     def probe(self, url: str, *, timeout_s: float, token: str | None = None) -> ProbeResult:
         watch = Stopwatch()
@@ -273,13 +276,17 @@ class PostgresEngine:
     ) -> RestoreResult:
         """`pg_restore` each dump object into `url` through stdin, in one transaction.
 
-        The `ObjectSource` hands over an object only once it is proven whole (the backup
-        reader spools and re-hashes the pinned version first), so pg_restore never reads
-        a byte that a later check could reject.
+        From a source that can stream (`stream_object`: the backup reader's held-tail stream),
+        the object goes to pg_restore as it downloads, hashed on the way; its last bytes are
+        released only once the whole object matched the manifest. pg_restore cannot finish a
+        custom-format archive without them (the end marker of its last data block), and it
+        runs `--single-transaction`: a mismatch kills it before it commits, so nothing of a
+        damaged object is ever applied. Other sources hand over an object only once it is
+        proven whole (spooled and re-hashed first).
 
-        Refuses a non-empty target unless `force` (then `--clean --if-exists`).
-        Serial pg_restore reads the custom format from a pipe; `--single-transaction`
-        makes a failed restore leave the target as it was.
+        Refuses a non-empty target unless `force` (then `--clean --if-exists`, inside the same
+        transaction: a failed restore leaves the target as it was). The result's counts are
+        the target's exact counts after the restore (`exact`).
         """
         if not force and not self.is_empty(url):
             raise RestoreError(
@@ -301,12 +308,13 @@ class PostgresEngine:
         objects = [p for p in source.list_objects() if p.endswith(".dump") and (only is None or p in only)]
         if not objects:
             raise RestoreError("the backup has no PostgreSQL dump object to restore")
+        opener = getattr(source, "stream_object", None) or source.open_object
         for relpath in objects:
             if progress:
                 progress(f"pg_restore {relpath}")
-            with source.open_object(relpath) as stream:
+            with opener(relpath) as stream:
                 stream_pg_restore(args, env, stream, secrets, relpath)
-        return RestoreResult(counts=self.counts(url))
+        return RestoreResult(counts=self.counts(url), exact=True)
 
     # ----------------------------------------------------------------- inspection
 
