@@ -8,10 +8,11 @@ into the engine's emptied scratch target runs in another, so each peak is that r
 child polls its own children (pg_dump, pg_restore) every 20 ms for their peaks; `tool_mb`
 is the largest of them, `total_mb` the sum with the Python process (what a Lambda holds).
 
-Data size on the x axis is the stored backup (the manifest's `totals.bytes`: compressed dump
-/ gzipped BSON / gzipped RESP), the unit docs/limits.md sizes runs by; throughput is those
-bytes per second of the run (backup: dump to S3 incl. manifest; restore: SHA-256 verify +
-apply + count checks). The points go to the results JSON (`series.curves`) and are plotted
+Data size on the x axis is the engine's own stream before lastgood's gzip, the unit
+docs/limits.md sizes runs by: PostgreSQL the `pg_dump -Fc` dump (stored as is), MongoDB the
+raw BSON (`raw_bson_bytes`), Redis the RESP command stream (`raw_bytes`); the stored size
+(manifest `totals.bytes`) is kept beside it. Throughput is data MB per second of the whole
+run (backup: dump to S3 incl. manifest; restore: SHA-256 verify + apply + count checks). The points go to the results JSON (`series.curves`) and are plotted
 to `bench/curves.png` (`curves-scale<N>.png` at another BENCH_SCALE).
 """
 
@@ -30,6 +31,7 @@ from bench.data import generate_mongo, generate_postgres, generate_redis
 FACTORS = (1, 3, 10) + ((100,) if os.environ.get("BENCH_CURVES_100") == "1" else ())
 # base sizes at 1x (BENCH_SCALE=1): ~9.6 MB pg dump, ~4 MB of BSON, ~0.75 MB of gzipped RESP
 BASE = {"postgres": 100_000, "mongodb": 10_000, "upstash": 10_000}
+UNIT = {"postgres": "rows", "mongodb": "docs", "upstash": "keys"}
 SCRATCH = {
     "postgres": "SCRATCH_DATABASE_URL",
     "mongodb": "SCRATCH_MONGODB_URI",
@@ -66,7 +68,9 @@ t = time.perf_counter()
 if job["op"] == "backup":
     from lastgood.backups.run import run_backup
     r = run_backup(job["source"], on_demand=True)
-    out = {"backup_id": r.backup_id, "bytes": r.manifest.totals.bytes}
+    extra = r.manifest.extra or {}
+    raw = extra.get("raw_bson_bytes") or extra.get("raw_bytes") or r.manifest.totals.bytes
+    out = {"backup_id": r.backup_id, "bytes": r.manifest.totals.bytes, "data_bytes": raw}
 else:
     from lastgood.backups.restore import restore_backup
     r = restore_backup(job["backup_id"], source=job["source"], target_url=job["target"], force=True,
@@ -119,7 +123,7 @@ def measure(ctx: Context, engine: str, factor: int, *, restore: bool = True) -> 
     size = scaled(BASE[engine]) * factor
     _generators(ctx)[engine](size)
     backup = _child(ctx, {"op": "backup", "source": engine})
-    mb = backup["bytes"] / 1e6
+    mb = (backup["bytes"] / 1e6, backup["data_bytes"] / 1e6)
     points = [_point(engine, "backup", factor, size, mb, backup)]
     if restore:
         target = ctx.env[SCRATCH[engine]]
@@ -134,15 +138,20 @@ def measure(ctx: Context, engine: str, factor: int, *, restore: bool = True) -> 
     return points
 
 
-def _point(engine: str, op: str, factor: int, size: int, mb: float, run: dict[str, Any]) -> dict[str, Any]:
+def _point(
+    engine: str, op: str, factor: int, size: int, mb: tuple[float, float], run: dict[str, Any]
+) -> dict[str, Any]:
+    stored, data = mb
     return {
         "engine": engine,
         "op": op,
         "factor": factor,
         "items": size,
-        "backup_mb": round(mb, 2),
+        "data_mb": round(data, 2),
+        "backup_mb": round(stored, 2),
         "seconds": round(run["seconds"], 3),
-        "mb_s": round(mb / run["seconds"], 2),
+        "mb_s": round(data / run["seconds"], 2),
+        "items_s": round(size / run["seconds"]),
         "python_mb": round(run["python_mb"], 1),
         "tool_mb": round(run["tool_mb"], 1),
         "total_mb": round(run["total_mb"], 1),
@@ -163,7 +172,8 @@ def run(ctx: Context) -> None:
                 "reported (no goal)",
                 None,
                 "; ".join(
-                    f"{p['factor']}×: {p['backup_mb']:.1f} MB in {p['seconds']:.1f}s = {p['mb_s']:.1f} MB/s, "
+                    f"{p['factor']}×: {p['items']} {UNIT[engine]}, {p['data_mb']:.1f} MB "
+                    f"({p['backup_mb']:.1f} stored) in {p['seconds']:.1f}s = {p['mb_s']:.1f} MB/s, "
                     f"peak {p['python_mb']:.0f} MB"
                     + (f" + tool {p['tool_mb']:.0f} MB" if p["tool_mb"] else "")
                     for p in mine

@@ -39,9 +39,9 @@ def run(ctx: Context) -> None:
     runs: dict[int, dict[str, float]] = {}
     for factor in FACTORS:
         doc = _backup_point(ctx, factor)
-        doc["pg_dump_mb"], doc["bytes"] = doc["tool_mb"], doc["backup_mb"] * 1e6
+        doc["pg_dump_mb"], doc["bytes"] = doc["tool_mb"], doc["data_mb"] * 1e6
         runs[factor] = doc
-        size_mb = doc["backup_mb"]
+        size_mb = doc["data_mb"]
         ctx.results.series["throughput_mb_s"].append((size_mb, doc["mb_s"]))
         ctx.results.series["peak_rss_mb"].append((size_mb, doc["python_mb"]))
         ctx.results.series.setdefault("peak_rss_with_pg_dump_mb", []).append((size_mb, doc["total_mb"]))

@@ -106,22 +106,22 @@ def plot_curves(results: Results, path: Path = OUT / "curves.png") -> Path | Non
     for engine, color in ENGINE_STYLE.items():
         for op, style in (("backup", "-o"), ("restore", "--s")):
             mine = sorted(
-                (p for p in points if p["engine"] == engine and p["op"] == op), key=lambda p: p["backup_mb"]
+                (p for p in points if p["engine"] == engine and p["op"] == op), key=lambda p: p["data_mb"]
             )
             if not mine:
                 continue
-            xs = [p["backup_mb"] for p in mine]
+            xs = [p["data_mb"] for p in mine]
             left.plot(xs, [p["mb_s"] for p in mine], style, color=color, label=f"{engine} {op}")
             right.plot(xs, [p["total_mb"] for p in mine], style, color=color, label=f"{engine} {op}")
     right.axhline(256, color="black", linestyle=":", linewidth=1, label="256 MB")
     left.set_title("Throughput (fresh process per run)")
-    left.set_ylabel("MB/s of stored backup")
+    left.set_ylabel("MB/s of data (dump / BSON / RESP)")
     left.set_ylim(bottom=0)
     right.set_title("Peak RSS (Python + pg_dump/pg_restore)")
     right.set_ylabel("MB")
     right.set_ylim(bottom=0)
     for axis in (left, right):
-        axis.set_xlabel("backup size (MB, as stored)")
+        axis.set_xlabel("data size (MB: pg_dump -Fc / raw BSON / RESP)")
         axis.set_xscale("log")
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=7)
