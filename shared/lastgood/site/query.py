@@ -40,7 +40,9 @@ class Rendered:
     def items(self) -> list[Any]:
         if self._items is None:
             items = json.loads(self.body)
-            if not isinstance(items, list) or len(items) != self.count:  # pragma: no cover - render's own bytes
+            if (
+                not isinstance(items, list) or len(items) != self.count
+            ):  # pragma: no cover - render's own bytes
                 raise ValueError("rendered body is not the array of the documents rendered")
             self._items = items
         return self._items
