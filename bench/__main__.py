@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import imports, memory, mongodb, postgres, prune, regenerate, report, upstash
+from bench import curves, imports, memory, mongodb, postgres, prune, regenerate, report, upstash
 from bench.common import OUT, ROOT, Context, Results, run_area
 
 # areas that need the devstack, in the order they run
@@ -18,7 +18,8 @@ STACK_AREAS: dict[str, Callable[[Context], None]] = {
     "postgres": postgres.run,
     "mongodb": mongodb.run,
     "upstash": upstash.run,
-    "memory": memory.run,
+    "curves": curves.run,
+    "memory": memory.run,  # reuses the curves' PostgreSQL backup points when curves ran
     "regenerate": regenerate.run,
     "prune": prune.run,
     "pitr": lambda ctx: __import__("bench.pitr", fromlist=["run"]).run(ctx),
@@ -78,11 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     # a partial run (--only) never overwrites the committed results
     out = OUT if set(args.only) == set(AREAS) else OUT / "data"
     out.mkdir(exist_ok=True)
-    run_area(results, "plot", lambda: report.plot(results, out / "throughput.png"))
+    run_area(results, "plot", lambda: report.plot(results, out / report.file_name("throughput.png")))
+    run_area(
+        results, "plot-curves", lambda: report.plot_curves(results, out / report.file_name("curves.png"))
+    )
     seconds = time.perf_counter() - started
     sys.stdout.write(report.table(results) + "\n\n" + report.summary(results, seconds) + "\n")
-    report.write_json(results, seconds, out / "results.json")
-    sys.stdout.write(f"wrote {(out / 'results.json').relative_to(ROOT)} and the plot beside it\n")
+    written = report.write_json(results, seconds, out / report.file_name("results.json"))
+    sys.stdout.write(f"wrote {written.relative_to(ROOT)} and the plots beside it\n")
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from bench.common import OUT, SCALE, Results
 
 HEADER = ("measurement", "value", "goal", "verdict", "detail")
+OPT_IN = ("BENCH_SCALE", "BENCH_RSS_100", "BENCH_CURVES_100")
 
 
 def table(results: Results) -> str:
@@ -30,6 +31,14 @@ def summary(results: Results, seconds: float) -> str:
     )
 
 
+def file_name(name: str) -> str:
+    """`results.json` at BENCH_SCALE=1, `results-scale10.json` at 10: one scale never overwrites another."""
+    if SCALE == 1:
+        return name
+    stem, _, ext = name.rpartition(".")
+    return f"{stem}-scale{SCALE:g}.{ext}"
+
+
 def write_json(results: Results, seconds: float, path: Path = OUT / "results.json") -> Path:
     doc = {
         "scale": SCALE,
@@ -37,6 +46,7 @@ def write_json(results: Results, seconds: float, path: Path = OUT / "results.jso
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "area_seconds": results.timings,
+        "env": {k: v for k, v in os.environ.items() if k in OPT_IN},
         "rows": [asdict(r) | {"verdict": r.verdict} for r in results.rows],
         "series": results.series,
     }
@@ -73,6 +83,49 @@ def plot(results: Results, path: Path = OUT / "throughput.png") -> Path | None:
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=8)
     fig.suptitle(f"make bench, BENCH_SCALE={SCALE:g}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+ENGINE_STYLE = {"postgres": "tab:blue", "mongodb": "tab:green", "upstash": "tab:red"}
+
+
+def plot_curves(results: Results, path: Path = OUT / "curves.png") -> Path | None:
+    """Throughput and peak RSS against backup size, per engine, backup and restore (`bench.curves`)."""
+    points = results.series.get("curves", [])
+    if not points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for engine, color in ENGINE_STYLE.items():
+        for op, style in (("backup", "-o"), ("restore", "--s")):
+            mine = sorted(
+                (p for p in points if p["engine"] == engine and p["op"] == op), key=lambda p: p["data_mb"]
+            )
+            if not mine:
+                continue
+            xs = [p["data_mb"] for p in mine]
+            left.plot(xs, [p["mb_s"] for p in mine], style, color=color, label=f"{engine} {op}")
+            right.plot(xs, [p["total_mb"] for p in mine], style, color=color, label=f"{engine} {op}")
+    right.axhline(256, color="black", linestyle=":", linewidth=1, label="256 MB")
+    left.set_title("Throughput (fresh process per run)")
+    left.set_ylabel("MB/s of data (dump / BSON / RESP)")
+    left.set_ylim(bottom=0)
+    right.set_title("Peak RSS (Python + pg_dump/pg_restore)")
+    right.set_ylabel("MB")
+    right.set_ylim(bottom=0)
+    for axis in (left, right):
+        axis.set_xlabel("data size (MB: pg_dump -Fc / raw BSON / RESP)")
+        axis.set_xscale("log")
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7)
+    fig.suptitle(f"make bench cost curves, BENCH_SCALE={SCALE:g}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

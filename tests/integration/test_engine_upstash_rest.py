@@ -7,6 +7,7 @@ unless `skip_binary_keys` is set. Upstash 429/5xx fail the dump with a typed err
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import valkey
 from lastgood.core.errors import BackupError
-from lastgood.engines import redis_dump, upstash, upstash_rest
+from lastgood.engines import redis_dump, resp, upstash, upstash_rest
 from lastgood.engines.base import EngineOptions
 
 from tests.helpers.engines import DirSource, DirTarget, assert_same, fill, gunzip, snapshot, valkey_server
@@ -109,3 +110,40 @@ def test_restore_through_rest_with_force_rewrites_the_backups_keys(rest, tmp_pat
     assert result.counts["keys"] == 2
     assert client.get(prefix + b"s") == b"v1" and 0 < client.pttl(prefix + b"s") <= 60_000
     assert client.hgetall(prefix + b"h") == {b"f": b"1"}
+
+
+@pytest.mark.parametrize("protocol", ["rest", "redis"])
+def test_strings_rendered_by_the_probe_script_are_the_bytes_string_commands_writes(
+    rest, tmp_path: Path, monkeypatch, protocol: str
+) -> None:
+    url, token, client, prefix = rest
+    monkeypatch.setattr(redis_dump, "_STRING_CAP", 4096)
+    # Given strings the probe script renders itself (binary, CRLF inside, empty, UTF-8 name,
+    # with and without TTL, exactly at the cap) and one just over the cap (read by MGET)
+    values = {
+        prefix + b"bin": b"\xff\x00\r\n*2\r\n$3\r\n",
+        prefix + b"empty": b"",
+        prefix + "é-ünï".encode(): "text ✓".encode(),
+        prefix + b"ttl": b"soon",
+        prefix + b"at-cap": b"c" * 4096,
+        prefix + b"over-cap": b"o" * 4097,
+    }
+    for key, value in values.items():
+        client.set(key, value, px=3_600_000 if key.endswith(b"ttl") else None)
+    where = url if protocol == "rest" else os.environ["REDIS_URL"]
+    # When dumped
+    target = DirTarget(tmp_path / protocol)
+    result = upstash.ENGINE.dump(where, target, options=_include(prefix), token=token)
+    assert result.extra["counts"]["string"] == len(values)
+    # Then each key's commands are byte for byte what the Python fast path writes
+    stream = gunzip(target.path(redis_dump.DUMP_OBJECT))
+    commands = list(resp.iter_commands(io.BytesIO(stream)))
+    expected = b""
+    for cmd in commands:
+        if cmd[0] == b"SET":
+            pexpire = [c for c in commands if c[0] == b"PEXPIRE" and c[1] == cmd[1]]
+            pttl = int(pexpire[0][2]) if pexpire else -1
+            assert cmd[2] == values[cmd[1]]
+            expected += redis_dump.string_commands(cmd[1], values[cmd[1]], pttl)
+    assert sorted(stream.split(b"*2\r\n$3\r\nDEL\r\n")) == sorted(expected.split(b"*2\r\n$3\r\nDEL\r\n"))
+    assert 3_590_000 < int(next(c for c in commands if c[0] == b"PEXPIRE")[2]) <= 3_600_000

@@ -95,3 +95,24 @@ json_values = st.recursive(
 def test_rendering_is_a_pure_function_of_the_value(value):
     # Given any JSON value / When rendered twice and re-parsed / Then same bytes and same value
     assert dumps(value) == dumps(json.loads(dumps(value)))
+
+
+def test_render_serialises_once_and_parses_the_published_bytes_back_only_on_demand(monkeypatch):
+    from lastgood.site import query
+
+    parsed: list[bytes] = []
+    real_loads = json.loads
+    monkeypatch.setattr(query.json, "loads", lambda body: parsed.append(body) or real_loads(body))
+    # Given documents with a type readers see differently (a datetime becomes a string)
+    docs = [{"_id": "a", "at": datetime(2025, 1, 1, tzinfo=UTC)}, {"_id": "b", "n": 1}]
+    # When rendered: the bytes and their hash, nothing parsed back yet
+    rendered = query.render(docs)
+    assert rendered.body == render_items(docs) and rendered.sha256 == sha256_hex(rendered.body)
+    assert rendered.count == 2 and parsed == []
+    # Then items, when asked for, are exactly what a reader of the published bytes gets (once)
+    assert (
+        rendered.items
+        == real_loads(rendered.body)
+        == [{"_id": "a", "at": "2025-01-01T00:00:00.000Z"}, {"_id": "b", "n": 1}]
+    )
+    assert rendered.items is rendered.items and parsed == [rendered.body]

@@ -141,3 +141,56 @@ def test_the_shipped_dataset_schemas_use_only_supported_keywords():
     for ds in get_config().datasets:
         assert ds.item_schema is not None
         check_schema(ds.item_schema)
+
+
+class _FakeSite:
+    """Nothing published yet; records what regenerate publishes."""
+
+    def __init__(self) -> None:
+        self.published: list[bytes] = []
+
+    def current(self, _name):
+        from lastgood.site.publish import Current
+
+        return Current(live=None, last_good=None)
+
+    def history(self, name, _window):
+        from lastgood.site.documents import PublishHistory
+        from lastgood.site.history import HistoryRead
+
+        return HistoryRead(PublishHistory(dataset=name), None)
+
+    def publish(self, _name, body, *_args, **_kwargs):
+        from lastgood.site.publish import PublishResult
+
+        self.published.append(body)
+        return PublishResult(True, True, "etag", sequence=1)
+
+
+@pytest.mark.parametrize("schema", [None, {"type": "object", "properties": {"at": {"type": "number"}}}])
+def test_regenerate_guards_the_published_form_and_parses_it_back_only_for_a_schema(monkeypatch, schema):
+    from datetime import UTC, datetime
+
+    from lastgood.site import query
+    from lastgood.site.canonical import render_items
+    from lastgood.site.regenerate import regenerate_dataset
+
+    # Given documents holding a datetime, which readers get as an ISO string
+    docs = [{"_id": "a", "at": datetime(2025, 1, 1, tzinfo=UTC)}]
+    monkeypatch.setattr(query, "query_documents", lambda _ds: docs)
+    parsed: list[bytes] = []
+    real_loads = query.json.loads
+    monkeypatch.setattr(query.json, "loads", lambda body: parsed.append(body) or real_loads(body))
+    extra = {} if schema is None else {"schema": schema}
+    dataset = DatasetConfig.model_validate({"name": "d", "collection": "c", "min_count": 1, **extra})
+    site = _FakeSite()
+    # When regenerated
+    outcome = regenerate_dataset(dataset, site=site, generated_at="2025-01-01T00:00:00.000Z")
+    if schema is None:
+        # Then without a schema the documents are serialised once, never parsed back
+        assert outcome.status == "published" and outcome.count == 1
+        assert site.published == [render_items(docs)] and parsed == []
+    else:
+        # Then a schema sees the string readers would get (not the datetime) and refuses it
+        assert outcome.status == "rejected" and "expected number, got string" in (outcome.reason or "")
+        assert site.published == [] and parsed == [render_items(docs)]

@@ -1,8 +1,9 @@
 """Redis dump: SCAN the key space into a gzipped RESP command stream.
 
 Walks the key space with SCAN (never KEYS) in one round trip per page: the
-pipeline carries the next SCAN, one EVAL that returns each key's type, remaining
-TTL and (when small) value atomically, and the reads (MGET, HGETALL, LRANGE,
+pipeline carries the next SCAN, one EVAL that renders each small string as its
+RESP commands server-side and returns every other key's type, remaining TTL and
+(when small) value atomically, and the reads (MGET, HGETALL, LRANGE,
 SMEMBERS, ZRANGE WITHSCORES, XRANGE) of the values the script left out; without
 scripting, TYPE + PTTL per key. It writes `redis/dump.resp.gz`: per key `DEL`,
 the typed writes in chunks, then `PEXPIRE <remaining ms>`. Replaying it is
@@ -36,25 +37,45 @@ _READ: dict[str, Callable[[bytes], list[Arg]]] = {
 _ATTEMPTS = 3  # a key whose type changes between its probe and its read is probed this often
 _CAP = 256  # a collection up to this many elements is read inside the probe script
 _STRING_CAP = 64 * 1024  # likewise a string up to this many bytes; larger values are read after it
-# Per key: its type, its remaining TTL and, when small, its value (false = read it separately).
-_PROBE = """local out = {}
-local cap, scap = tonumber(ARGV[1]), tonumber(ARGV[2])
+# One EVAL per page. A string up to `_STRING_CAP` bytes is rendered right there as the very RESP
+# bytes `string_commands` writes (DEL, SET, PEXPIRE when it has a TTL), so the bulk of a typical
+# key space crosses the REST API as one bulk string per page: no per-key JSON item, base64
+# string or Python call on either side. Reply: {resp, strings rendered, keys gone, then per
+# other key: its index in KEYS, type, remaining TTL, value (false: too large, read separately)}.
+_PROBE = r"""local cap, scap = tonumber(ARGV[1]), tonumber(ARGV[2])
 local size = {hash = 'HLEN', list = 'LLEN', set = 'SCARD', zset = 'ZCARD', stream = 'XLEN'}
 local read = {hash = {'HGETALL'}, list = {'LRANGE', 0, -1}, set = {'SMEMBERS'},
   zset = {'ZRANGE', 0, -1, 'WITHSCORES'}, stream = {'XRANGE', '-', '+'}}
+local out, blob, n, strings, gone = {false, 0, 0}, {}, 0, 0, 0
 for i, k in ipairs(KEYS) do
   local t = redis.call('TYPE', k)['ok']
-  local v = false
-  if t == 'string' then
-    if redis.call('STRLEN', k) <= scap then v = redis.call('GET', k) end
-  elseif size[t] and redis.call(size[t], k) <= cap then
-    local r = read[t]
-    v = redis.call(r[1], k, unpack(r, 2))
+  if t == 'none' then
+    gone = gone + 1
+  else
+    local ttl = redis.call('PTTL', k)
+    if t == 'string' and redis.call('STRLEN', k) <= scap then
+      local v = redis.call('GET', k)
+      local name = '$' .. #k .. '\r\n' .. k .. '\r\n'
+      n = n + 1
+      blob[n] = '*2\r\n$3\r\nDEL\r\n' .. name .. '*3\r\n$3\r\nSET\r\n' .. name .. '$' .. #v .. '\r\n' .. v .. '\r\n'
+      if ttl > 0 then
+        local ms = string.format('%d', ttl)
+        n = n + 1
+        blob[n] = '*3\r\n$7\r\nPEXPIRE\r\n' .. name .. '$' .. #ms .. '\r\n' .. ms .. '\r\n'
+      end
+      strings = strings + 1
+    else
+      local v = false
+      if size[t] and redis.call(size[t], k) <= cap then
+        local r = read[t]
+        v = redis.call(r[1], k, unpack(r, 2))
+      end
+      local at = #out
+      out[at + 1], out[at + 2], out[at + 3], out[at + 4] = i, t, ttl, v
+    end
   end
-  out[3 * i - 2] = t
-  out[3 * i - 1] = redis.call('PTTL', k)
-  out[3 * i] = v
 end
+out[1], out[2], out[3] = table.concat(blob), strings, gone
 return out
 """
 
@@ -220,15 +241,28 @@ class _Pager:
         return scan_reply
 
     def _probed_script(self, probe: list[tuple[bytes, int]], reply: Any) -> None:
-        if isinstance(reply, Exception) or not isinstance(reply, list) or len(reply) != 3 * len(probe):
+        if (
+            isinstance(reply, Exception)
+            or not isinstance(reply, list)
+            or len(reply) < 3
+            or (len(reply) - 3) % 4
+            or not isinstance(reply[0], bytes)
+        ):
             logger.info(
                 "redis dump: EVAL refused, probing with TYPE + PTTL", extra={"error": str(reply)[:200]}
             )
             self.script = False
             self.probe = probe + self.probe
             return
-        for i, (key, attempt) in enumerate(probe):
-            kind, pttl, value = reply[3 * i : 3 * i + 3]
+        rendered, strings, gone = reply[0], int(reply[1]), int(reply[2])
+        if rendered:
+            self.out.write(rendered)  # the small strings, already RESP (see `_PROBE`)
+        self.stats.keys += strings
+        self.stats.by_type["string"] += strings
+        self.stats.vanished += gone
+        for at in range(3, len(reply), 4):
+            index, kind, pttl, value = reply[at : at + 4]
+            key, attempt = probe[int(index) - 1]
             name = self._known(kind, pttl)
             if name is None:
                 continue

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from lastgood.core.config import DatasetConfig
@@ -23,24 +22,37 @@ QUERY_MAX_TIME_MS = 30_000
 BATCH_SIZE = 1000
 
 
-@dataclass(frozen=True)
 class Rendered:
-    """A dataset in its published form: canonical bytes, their SHA-256 and the parsed items."""
+    """A dataset in its published form: canonical bytes, their SHA-256 and the items as readers parse them.
 
-    body: bytes
-    sha256: str
-    items: list[Any]
+    `items` is the body parsed back (what a reader of the published bytes gets), computed on
+    first use: regenerate needs it only for an item schema (the other guards need the count,
+    which is the number of documents rendered), the loader always.
+    """
+
+    __slots__ = ("_items", "body", "count", "sha256")
+
+    def __init__(self, body: bytes, sha256: str, count: int) -> None:
+        self.body, self.sha256, self.count = body, sha256, count
+        self._items: list[Any] | None = None
 
     @property
-    def count(self) -> int:
-        return len(self.items)
+    def items(self) -> list[Any]:
+        if self._items is None:
+            items = json.loads(self.body)
+            if (
+                not isinstance(items, list) or len(items) != self.count
+            ):  # pragma: no cover - render's own bytes
+                raise ValueError("rendered body is not the array of the documents rendered")
+            self._items = items
+        return self._items
 
 
 def render(documents: Iterable[Any]) -> Rendered:
-    """Canonical JSON array of `documents`; items are parsed back so guards see what readers see."""
-    body = render_items(documents)
-    items = json.loads(body)
-    return Rendered(body, sha256_hex(body), items)
+    """Canonical JSON array of `documents`: serialised once; `Rendered.items` parses on demand."""
+    listed = documents if isinstance(documents, list) else list(documents)
+    body = render_items(listed)
+    return Rendered(body, sha256_hex(body), len(listed))
 
 
 def query_documents(dataset: DatasetConfig) -> list[dict[str, Any]]:

@@ -137,9 +137,13 @@ def regenerate_dataset(
         damaged = [(role, info) for role, info in _roles(current) if info is not None and info.damaged]
         for role, info in damaged:  # logged before the query: reported even if this run cannot fix it
             logger.warning(f"dataset {dataset.name}: {role} {info.key} is damaged: {info.problem}")
-        rendered = render(query_documents(dataset))
+        documents = query_documents(dataset)
+        rendered = render(documents)
         outcome.count, outcome.sha256 = rendered.count, rendered.sha256
-        guard(dataset, rendered.items, baseline, source)
+        # Serialised once: only an item schema needs the items as readers parse them; the
+        # other guards need the count, which the documents list has (one array item each).
+        guard(dataset, rendered.items if dataset.item_schema is not None else documents, baseline, source)
+        del documents  # the rendered bytes are all that is published
         live_same = current.live is not None and current.live.holds(rendered.sha256)
         good_same = current.last_good is not None and current.last_good.holds(rendered.sha256)
         new_content = current.live is None or current.live.sha256 != rendered.sha256
