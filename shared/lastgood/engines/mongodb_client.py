@@ -64,6 +64,31 @@ def get_client(url: str, *, server_selection_timeout_ms: int | None = None) -> M
         return client
 
 
+def bulk_client(url: str, workers: int) -> MongoClient[Any]:
+    """The process-wide client for a dump or restore of `url`: the same policy as `get_client`
+    but `workers + 1` connections, one per collection worked on in parallel (mongodump and
+    mongorestore open as many). A backup run holds it for minutes, not per request."""
+    get_client(url)  # the TLS rule, and the settings
+    settings = get_settings()
+    key = (url, -max(1, workers))  # negative: never a server-selection timeout of get_client's
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            client = MongoClient(
+                url,
+                maxPoolSize=max(settings.mongo_max_pool_size, workers + 1),
+                maxIdleTimeMS=settings.mongo_max_idle_time_ms,
+                waitQueueTimeoutMS=settings.mongo_wait_queue_timeout_ms,
+                serverSelectionTimeoutMS=settings.mongo_server_selection_timeout_ms,
+                connectTimeoutMS=min(5000, settings.mongo_server_selection_timeout_ms),
+                socketTimeoutMS=60000,
+                appname="lastgood",
+                connect=False,
+            )
+            _clients[key] = client
+        return client
+
+
 def close_clients() -> None:
     with _lock:
         for client in _clients.values():
