@@ -119,14 +119,15 @@ def restore(
     say = _serialized(progress)
 
     def one(item: tuple[str, str, str, str | None], stop: threading.Event) -> tuple[str, int]:
-        return _restore_collection(database, source, item, force=force, stop=stop, progress=say)
+        try:
+            return _restore_collection(database, source, item, force=force, stop=stop, progress=say)
+        except PyMongoError as exc:
+            raise RestoreError(
+                f"restore of {target_name}.{item[1]} failed: {type(exc).__name__}: "
+                f"{redact_text(str(exc), (url,))}"[:500]
+            ) from None
 
-    try:
-        done = run_parallel(plan, one, workers=PARALLEL_COLLECTIONS)
-    except PyMongoError as exc:
-        raise RestoreError(
-            f"restore failed: {type(exc).__name__}: {redact_text(str(exc), (url,))}"[:500]
-        ) from None
+    done = run_parallel(plan, one, workers=PARALLEL_COLLECTIONS)
     return RestoreResult(counts=dict(sorted(done)))
 
 
