@@ -26,6 +26,7 @@ from lastgood.engines.base import require_tls
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 
 _clients: dict[tuple[str, int | None], MongoClient[Any]] = {}
+BULK_SOCKET_TIMEOUT_MS = 300_000
 _lock = threading.Lock()
 
 
@@ -81,7 +82,9 @@ def bulk_client(url: str, workers: int) -> MongoClient[Any]:
                 waitQueueTimeoutMS=settings.mongo_wait_queue_timeout_ms,
                 serverSelectionTimeoutMS=settings.mongo_server_selection_timeout_ms,
                 connectTimeoutMS=min(5000, settings.mongo_server_selection_timeout_ms),
-                socketTimeoutMS=60000,
+                # a bulk insert can wait behind the other collections' (servers may serialise
+                # writes per database); the run's own deadline bounds the whole
+                socketTimeoutMS=BULK_SOCKET_TIMEOUT_MS,
                 appname="lastgood",
                 connect=False,
             )

@@ -34,8 +34,10 @@ from lastgood.engines.base import ObjectSource, ProgressFn, RestoreResult
 from lastgood.engines.mongodb_client import RAW, bulk_client, get_client, matches, url_database
 from lastgood.engines.mongodb_parallel import PARALLEL_COLLECTIONS, Stopped, prefetch, run_parallel
 
-BATCH_BYTES = 8 << 20  # raw BSON per insert command (the server splits nothing below 48 MB)
-BATCH_DOCS = 100_000  # the server's maxWriteBatchSize
+BATCH_BYTES = 8 << 20  # raw BSON per insert command at most (the server splits nothing below 48 MB)
+# documents per insert command at most (maxWriteBatchSize is 100k): a command's time stays short
+# even when the server runs the collections' inserts one after another
+BATCH_DOCS = 10_000
 READ_CHUNK = 1 << 20  # gunzipped bytes read at a time
 
 
