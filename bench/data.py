@@ -120,12 +120,81 @@ def generate_mongo(uri: str, db: str, docs: int, collection: str = BENCH_COLLECT
     try:
         coll = client[db][collection]
         coll.drop()
-        for start in range(0, docs, 5000):
-            coll.insert_many(
-                [bench_document(i) for i in range(start, min(docs, start + 5000))], ordered=False
-            )
+        _insert(coll, bench_document, 0, docs)
     finally:
         client.close()
+
+
+def _insert(coll: Any, make: Any, start: int, stop: int, chunk: int = 5000) -> None:
+    for first in range(start, stop, chunk):
+        coll.insert_many([make(i) for i in range(first, min(stop, first + chunk))], ordered=False)
+
+
+def _event(i: int) -> dict[str, Any]:
+    return {
+        "_id": i,
+        "kind": ("view", "click", "buy", "share")[i % 4],
+        "user": f"user-{i % 2000:05d}",
+        "at": datetime(2025, 1, 1, tzinfo=UTC) + timedelta(milliseconds=i * 37),
+        "value": i * 0.25,
+    }
+
+
+def _user(i: int) -> dict[str, Any]:
+    return {
+        "_id": f"user-{i:05d}",
+        "email": f"user{i}@example.org",
+        "name": f"User Number {i}",
+        "plan": ("free", "pro", "team")[i % 3],
+        "signedUp": datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=i),
+        "prefs": {"lang": ("en", "de", "fr")[i % 3], "digest": i % 2 == 0},
+    }
+
+
+def _blob(i: int) -> dict[str, Any]:
+    from bson.binary import Binary
+
+    return {
+        "_id": f"blob-{i:06d}",
+        "owner": f"user-{i % 2000:05d}",
+        "size": 3072,
+        "thumb": Binary(os.urandom(1024) + bytes(2048)),  # part incompressible, like images
+        "caption": f"attachment {i} " * 8,
+    }
+
+
+# (collection, document maker, documents at BENCH_SCALE=1, indexes beside `_id`)
+MONGO_COLLECTIONS: tuple[tuple[str, Any, int, list[list[tuple[str, Any]]]], ...] = (
+    (BENCH_COLLECTION, bench_document, 20_000, [[("n", 1)], [("tags", 1)], [("meta.version", 1), ("n", -1)]]),
+    ("bench_events", _event, 40_000, [[("at", 1)], [("kind", 1), ("user", 1)]]),
+    ("bench_blobs", _blob, 1_500, [[("owner", 1)]]),
+    ("bench_users", _user, 2_000, [[("email", 1)], [("plan", 1), ("signedUp", -1)]]),
+)
+
+
+def generate_mongo_database(uri: str, db: str, scale: float) -> dict[str, int]:
+    """A realistic database: four collections of different sizes and shapes, each with
+    secondary indexes (one unique), `scale` times the default sizes (≈ 13 MB of BSON at 1).
+    Every other collection of `db` is dropped first, so a dump holds exactly these."""
+    from pymongo import MongoClient
+
+    client: MongoClient[Any] = MongoClient(uri)
+    counts: dict[str, int] = {}
+    try:
+        database = client[db]
+        for name in database.list_collection_names():
+            if not name.startswith("system."):
+                database.drop_collection(name)
+        for name, make, base, indexes in MONGO_COLLECTIONS:
+            docs = max(1, int(base * scale))
+            coll = database[name]
+            _insert(coll, make, 0, docs)
+            for keys in indexes:
+                coll.create_index(keys, unique=name == "bench_users" and keys[0][0] == "email")
+            counts[f"{db}.{name}"] = docs
+    finally:
+        client.close()
+    return counts
 
 
 def generate_redis(url: str, keys: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from lastgood.backups.keys import object_key
@@ -113,14 +114,21 @@ def test_restore_interrupted_half_way_completes_with_force(devstack, monkeypatch
     scratch = env("SCRATCH_MONGODB_URI")
     wipe("mongodb", scratch)
     seed = mongo_snapshot(env("MONGODB_URI"), mongo_db_of(env("MONGODB_URI")))
-    # And a restore that dies after its first collection (fault injection: an S3 read cannot be
-    # made to fail half-way on demand)
+    # And a restore that dies once other collections are (partly) in: the last collection's data
+    # object cannot be read (fault injection: an S3 read cannot be made to fail half-way on
+    # demand; collections are restored in parallel, so the fault waits for the others' writes)
     real_open = VerifiedObjectSource.open_object
-    opened: list[str] = []
+    manifest = BackupStore.from_settings().read_manifest("mongodb", backup_id)
+    last = sorted(o.key for o in manifest.objects if o.key.endswith(".bson.gz"))[-1]
 
     def dying_open(self: VerifiedObjectSource, relpath: str):  # type: ignore[no-untyped-def]
-        opened.append(relpath)
-        if len(opened) > 2:
+        if relpath == last:
+            deadline = time.monotonic() + 30
+            while (
+                not any(mongo_snapshot(scratch, mongo_db_of(scratch)).values())
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
             raise ConnectionResetError("injected: connection lost mid-restore")
         return real_open(self, relpath)
 

@@ -36,6 +36,13 @@ def _user_collections(client: MongoClient[Any], db_name: str) -> list[str]:
     return [str(i["name"]) for i in plain_collections(client[db_name])]
 
 
+def _count(collection: Any) -> int:
+    """Documents in the collection, counted by the server (`$count`: a scan, not the metadata's
+    estimate; what `count_documents({})` counts, without its `$group` stage)."""
+    result = list(collection.aggregate([{"$count": "n"}]))
+    return int(result[0]["n"]) if result else 0
+
+
 class MongoEngine:
     """The Engine protocol for MongoDB (see the module docstrings)."""
 
@@ -77,7 +84,7 @@ class MongoEngine:
         client = get_client(url)
         try:
             return {
-                f"{db_name}.{name}": client[db_name][name].count_documents({})
+                f"{db_name}.{name}": _count(client[db_name][name])
                 for name in _user_collections(client, db_name)
             }
         except PyMongoError as exc:

@@ -26,6 +26,7 @@ from lastgood.engines.base import require_tls
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 
 _clients: dict[tuple[str, int | None], MongoClient[Any]] = {}
+BULK_SOCKET_TIMEOUT_MS = 300_000
 _lock = threading.Lock()
 
 
@@ -57,6 +58,33 @@ def get_client(url: str, *, server_selection_timeout_ms: int | None = None) -> M
                     5000, server_selection_timeout_ms or settings.mongo_server_selection_timeout_ms
                 ),
                 socketTimeoutMS=60000,
+                appname="lastgood",
+                connect=False,
+            )
+            _clients[key] = client
+        return client
+
+
+def bulk_client(url: str, workers: int) -> MongoClient[Any]:
+    """The process-wide client for a dump or restore of `url`: the same policy as `get_client`
+    but `workers + 1` connections, one per collection worked on in parallel (mongodump and
+    mongorestore open as many). A backup run holds it for minutes, not per request."""
+    get_client(url)  # the TLS rule, and the settings
+    settings = get_settings()
+    key = (url, -max(1, workers))  # negative: never a server-selection timeout of get_client's
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            client = MongoClient(
+                url,
+                maxPoolSize=max(settings.mongo_max_pool_size, workers + 1),
+                maxIdleTimeMS=settings.mongo_max_idle_time_ms,
+                waitQueueTimeoutMS=settings.mongo_wait_queue_timeout_ms,
+                serverSelectionTimeoutMS=settings.mongo_server_selection_timeout_ms,
+                connectTimeoutMS=min(5000, settings.mongo_server_selection_timeout_ms),
+                # a bulk insert can wait behind the other collections' (servers may serialise
+                # writes per database); the run's own deadline bounds the whole
+                socketTimeoutMS=BULK_SOCKET_TIMEOUT_MS,
                 appname="lastgood",
                 connect=False,
             )

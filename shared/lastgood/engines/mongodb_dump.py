@@ -3,14 +3,17 @@
 `mongorestore --gzip --dir <dir>` can restore it. Each included collection
 becomes `<db>/<coll>.bson.gz` (the raw BSON of every document exactly as the
 server sent it: `find_raw_batches`, no decode/re-encode, natural order,
-streamed through gzip) and `<db>/<coll>.metadata.json.gz` (mongodump's canonical
+streamed through gzip while the next batches are read ahead) and
+`<db>/<coll>.metadata.json.gz` (mongodump's canonical
 extended JSON: options, indexes, uuid, collectionName, type). Views and
-`system.*` collections are not dumped.
+`system.*` collections are not dumped. Collections are dumped
+`PARALLEL_COLLECTIONS` at a time (`mongodb_parallel`), as mongodump does.
 """
 
 from __future__ import annotations
 
 import gzip
+import threading
 from typing import Any
 
 from bson import json_util
@@ -22,7 +25,18 @@ from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
 from lastgood.engines.base import DumpResult, DumpTarget, EngineOptions, validate_relpath
 from lastgood.engines.gzipsink import GzipSink
-from lastgood.engines.mongodb_client import RAW, database_of, get_client, plain_collections, selected
+from lastgood.engines.mongodb_client import (
+    RAW,
+    bulk_client,
+    database_of,
+    get_client,
+    plain_collections,
+    selected,
+)
+from lastgood.engines.mongodb_parallel import PARALLEL_COLLECTIONS, prefetch, run_parallel
+
+DUMP_BUFFER = 1 << 20  # raw BSON gathered before each zlib call: few, large compress calls
+PREFETCH_BATCHES = 4  # server batches read ahead of gzip + upload, per collection
 
 
 def _object_paths(db: str, coll: str) -> tuple[str, str]:
@@ -82,58 +96,72 @@ def _uuid_text(info: dict[str, Any]) -> str | None:
 
 
 def dump(url: str, target: DumpTarget, options: EngineOptions) -> DumpResult:
-    """Stream every included collection as `<db>/<coll>.bson.gz` + `.metadata.json.gz`."""
+    """Stream every included collection as `<db>/<coll>.bson.gz` + `.metadata.json.gz`,
+    `PARALLEL_COLLECTIONS` collections at a time (as mongodump does); any collection's
+    failure stops the others and fails the dump (their objects are aborted)."""
     db_name = database_of(url, options.database)
     include, exclude = list(options.include), list(options.exclude)
     client = get_client(url)
-    counts: dict[str, int] = {}
-    raw_bytes = 0
     try:
         server_version = str(client.admin.command("buildInfo").get("version", "unknown"))
-        database = client[db_name]
         skipped: list[str] = []
         infos = [
             i
-            for i in plain_collections(database, skipped)
+            for i in plain_collections(client[db_name], skipped)
             if selected(f"{db_name}.{i['name']}", include, exclude)
         ]
     except PyMongoError as exc:
         raise _wrap(exc, f"listing collections of {db_name}", url) from None
     for info in infos:
-        name = str(info["name"])
-        namespace = f"{db_name}.{name}"
-        data_path, meta_path = _object_paths(db_name, name)
-        collection = database.get_collection(name, codec_options=RAW)
-        try:
-            # Indexes first: the metadata describes the collection as the dump found it.
-            indexes = list(collection.list_indexes())
-            with target.open_object(data_path, content_type="application/gzip") as writer:
-                sink = GzipSink(writer)
-                docs = 0
-                for batch in collection.find_raw_batches({}, batch_size=options.batch_size):
-                    docs += _count_docs(batch)
-                    sink.write(batch)
-                sink.close()
-                writer.count = docs
-                raw_bytes += sink.raw_bytes
-        except PyMongoError as exc:
-            raise _wrap(exc, f"dumping {namespace}", url) from None
-        with target.open_object(meta_path, content_type="application/gzip") as writer:
-            metadata = metadata_json(name, dict(info.get("options") or {}), indexes, _uuid_text(info))
-            writer.write(gzip.compress(metadata, mtime=0))
-        counts[namespace] = docs
-        logger.info("collection dumped", extra={"namespace": namespace, "documents": docs})
+        _object_paths(db_name, str(info["name"]))  # refuse an unnameable collection before any upload
+    database = bulk_client(url, PARALLEL_COLLECTIONS)[db_name]
+
+    def one(info: dict[str, Any], stop: threading.Event) -> tuple[str, int, int]:
+        return _dump_collection(url, database, info, target, options.batch_size, stop)
+
+    done = run_parallel(infos, one, workers=PARALLEL_COLLECTIONS)
+    counts = {namespace: docs for namespace, docs, _ in sorted(done)}
     return DumpResult(
         server_version=server_version,
         tool_versions=_tool_versions(),
         extra={
             "counts": counts,
             "database": db_name,
-            "raw_bson_bytes": raw_bytes,
+            "raw_bson_bytes": sum(raw for _, _, raw in done),
             "format": "mongodump directory layout (mongorestore --gzip --dir)",
             "not_dumped": skipped,
         },
     )
+
+
+def _dump_collection(
+    url: str, database: Any, info: dict[str, Any], target: DumpTarget, batch_size: int, stop: threading.Event
+) -> tuple[str, int, int]:
+    """One collection: its raw batches (read ahead on their own thread) → gzip → the data object;
+    then its metadata object. Returns (namespace, documents, raw BSON bytes)."""
+    name = str(info["name"])
+    namespace = f"{database.name}.{name}"
+    data_path, meta_path = _object_paths(database.name, name)
+    collection = database.get_collection(name, codec_options=RAW)
+    try:
+        # Indexes first: the metadata describes the collection as the dump found it.
+        indexes = list(collection.list_indexes())
+        with target.open_object(data_path, content_type="application/gzip") as writer:
+            sink = GzipSink(writer, buffer_size=DUMP_BUFFER)
+            docs = 0
+            batches = collection.find_raw_batches({}, batch_size=batch_size)
+            for batch in prefetch(batches, stop, depth=PREFETCH_BATCHES):
+                docs += _count_docs(batch)
+                sink.write(batch)
+            sink.close()
+            writer.count = docs
+    except PyMongoError as exc:
+        raise _wrap(exc, f"dumping {namespace}", url) from None
+    with target.open_object(meta_path, content_type="application/gzip") as writer:
+        metadata = metadata_json(name, dict(info.get("options") or {}), indexes, _uuid_text(info))
+        writer.write(gzip.compress(metadata, mtime=0))
+    logger.info("collection dumped", extra={"namespace": namespace, "documents": docs})
+    return namespace, docs, sink.raw_bytes
 
 
 def _tool_versions() -> dict[str, str]:

@@ -1,8 +1,10 @@
 """MongoDB restore: the raw documents back, then the indexes.
 
 Documents are inserted in unordered batches of raw BSON (so `_id` and every
-value are kept byte for byte), then the indexes are recreated from the
-collection's `.metadata.json`. A collection's data object is opened — and so
+value are kept byte for byte; batches sized by bytes, cut from the gunzipped
+stream on a read-ahead thread), then the indexes are recreated from the
+collection's `.metadata.json`. Collections are restored `PARALLEL_COLLECTIONS`
+at a time, as mongorestore does; the first failure stops the others. A collection's data object is opened — and so
 proven whole against the manifest by the `ObjectSource` — before its target
 collection is dropped or its first batch inserted.
 
@@ -14,6 +16,9 @@ never choose where data lands.
 from __future__ import annotations
 
 import gzip
+import threading
+import zlib
+from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
 import bson
@@ -26,7 +31,14 @@ from pymongo.errors import PyMongoError
 from lastgood.core.errors import RestoreError
 from lastgood.core.redact import redact_text
 from lastgood.engines.base import ObjectSource, ProgressFn, RestoreResult
-from lastgood.engines.mongodb_client import RAW, get_client, matches, url_database
+from lastgood.engines.mongodb_client import RAW, bulk_client, get_client, matches, url_database
+from lastgood.engines.mongodb_parallel import PARALLEL_COLLECTIONS, Stopped, prefetch, run_parallel
+
+BATCH_BYTES = 8 << 20  # raw BSON per insert command at most (the server splits nothing below 48 MB)
+# documents per insert command at most (maxWriteBatchSize is 100k): a command's time stays short
+# even when the server runs the collections' inserts one after another
+BATCH_DOCS = 10_000
+READ_CHUNK = 1 << 20  # gunzipped bytes read at a time
 
 
 def _index_models(metadata: dict[str, Any]) -> list[IndexModel]:
@@ -91,45 +103,85 @@ def restore(
         )
     client = get_client(url)
     target_db = client[target_name]
-    counts: dict[str, int] = {}
     try:
         occupied = [
             f"{target_name}.{coll}"
             for _, coll, _, _ in plan
             if target_db[coll].find_one({}, projection={"_id": 1}) is not None
         ]
-        if occupied and not force:
-            raise RestoreError(
-                f"target collection(s) not empty: {', '.join(occupied)}; pass --force to drop and replace them"
-            )
-        for db, coll, data_path, meta_path in plan:
-            namespace = f"{target_name}.{coll}"
-            metadata: dict[str, Any] = {}
-            if meta_path:
-                with source.open_object(meta_path) as handle:
-                    raw_meta = handle.read()
-                metadata = json_util.loads(
-                    (gzip.decompress(raw_meta) if meta_path.endswith(".gz") else raw_meta).decode()
-                )
-            with source.open_object(data_path) as raw:  # proven whole before the first write
-                if force:
-                    target_db.drop_collection(coll)
-                options = dict(metadata.get("options") or {})
-                if options and coll not in target_db.list_collection_names(filter={"name": coll}):
-                    target_db.create_collection(coll, **options)  # capped, validator, collation, …
-                collection = target_db.get_collection(coll, codec_options=RAW)
-                inserted = _insert_all(raw, data_path, collection, namespace, progress)
-            models = _index_models(metadata)
-            if models:
-                collection.create_indexes(models)
-            counts[f"{db}.{coll}"] = collection.count_documents({})
-            if progress:
-                progress(f"{namespace}: {inserted} documents, {len(models)} index(es)")
     except PyMongoError as exc:
         raise RestoreError(
             f"restore failed: {type(exc).__name__}: {redact_text(str(exc), (url,))}"[:500]
         ) from None
-    return RestoreResult(counts=counts)
+    if occupied and not force:
+        raise RestoreError(
+            f"target collection(s) not empty: {', '.join(occupied)}; pass --force to drop and replace them"
+        )
+    database = bulk_client(url, PARALLEL_COLLECTIONS)[target_name]
+    say = _serialized(progress)
+
+    def one(item: tuple[str, str, str, str | None], stop: threading.Event) -> tuple[str, int]:
+        try:
+            return _restore_collection(database, source, item, force=force, stop=stop, progress=say)
+        except PyMongoError as exc:
+            raise RestoreError(
+                f"restore of {target_name}.{item[1]} failed: {type(exc).__name__}: "
+                f"{redact_text(str(exc), (url,))}"[:500]
+            ) from None
+
+    done = run_parallel(plan, one, workers=PARALLEL_COLLECTIONS)
+    return RestoreResult(counts=dict(sorted(done)))
+
+
+def _serialized(progress: ProgressFn | None) -> ProgressFn | None:
+    """`progress`, called by one collection worker at a time."""
+    if progress is None:
+        return None
+    lock = threading.Lock()
+
+    def say(text: str) -> None:
+        with lock:
+            progress(text)
+
+    return say
+
+
+def _restore_collection(
+    database: Any,
+    source: ObjectSource,
+    item: tuple[str, str, str, str | None],
+    *,
+    force: bool,
+    stop: threading.Event,
+    progress: ProgressFn | None,
+) -> tuple[str, int]:
+    """One collection: its data object proven (by the source) before the target is touched, its
+    documents inserted (decoded ahead on their own thread), then its indexes."""
+    db, coll, data_path, meta_path = item
+    namespace = f"{database.name}.{coll}"
+    metadata: dict[str, Any] = {}
+    if meta_path:
+        with source.open_object(meta_path) as handle:
+            raw_meta = handle.read()
+        metadata = json_util.loads(
+            (gzip.decompress(raw_meta) if meta_path.endswith(".gz") else raw_meta).decode()
+        )
+    with source.open_object(data_path) as raw:  # proven whole before the first write
+        if stop.is_set():
+            raise Stopped("another collection failed")
+        if force:
+            database.drop_collection(coll)
+        options = dict(metadata.get("options") or {})
+        if options and coll not in database.list_collection_names(filter={"name": coll}):
+            database.create_collection(coll, **options)  # capped, validator, collation, …
+        collection = database.get_collection(coll, codec_options=RAW)
+        inserted = _insert_all(raw, data_path, collection, namespace, progress, stop)
+    models = _index_models(metadata)
+    if models:
+        collection.create_indexes(models)  # after the data, as mongorestore does
+    if progress:
+        progress(f"{namespace}: {inserted} documents, {len(models)} index(es)")
+    return f"{db}.{coll}", inserted
 
 
 def require_target_database(url: str, backup_databases: list[str]) -> str:
@@ -145,26 +197,50 @@ def require_target_database(url: str, backup_databases: list[str]) -> str:
 
 
 def _insert_all(
-    raw: BinaryIO, relpath: str, collection: Any, namespace: str, progress: ProgressFn | None
+    raw: BinaryIO,
+    relpath: str,
+    collection: Any,
+    namespace: str,
+    progress: ProgressFn | None,
+    stop: threading.Event,
 ) -> int:
-    max_docs, max_bytes = 1000, 8 << 20
-    inserted = 0
+    inserted, reported = 0, 0
     stream = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb")) if relpath.endswith(".gz") else raw
-    batch: list[RawBSONDocument] = []
-    size = 0
-    try:
-        for doc in bson.decode_file_iter(stream, RAW):
-            batch.append(doc)
-            size += len(doc.raw)
-            if len(batch) >= max_docs or size >= max_bytes:
-                collection.insert_many(batch, ordered=False, bypass_document_validation=True)
-                inserted += len(batch)
-                batch, size = [], 0
-                if progress and inserted % 50000 < max_docs:
-                    progress(f"{namespace}: {inserted} documents")
-    except (OSError, EOFError, bson.errors.InvalidBSON) as exc:
-        raise RestoreError(f"{relpath}: unreadable BSON stream: {exc}") from None
-    if batch:
+    for batch in prefetch(_batches(stream, relpath), stop, depth=1):
         collection.insert_many(batch, ordered=False, bypass_document_validation=True)
         inserted += len(batch)
+        if progress and inserted - reported >= 50000:
+            reported = inserted
+            progress(f"{namespace}: {inserted} documents")
     return inserted
+
+
+def _batches(stream: BinaryIO, relpath: str) -> Iterator[list[RawBSONDocument]]:
+    """The stream's BSON documents as raw documents (no decoding), in insert batches of at most
+    `BATCH_BYTES` / `BATCH_DOCS` (the server's maxWriteBatchSize); bounded memory."""
+    batch: list[RawBSONDocument] = []
+    size = 0
+    pending = b""
+    try:
+        while chunk := stream.read(READ_CHUNK):
+            buffer = pending + chunk if pending else chunk
+            offset, end = 0, len(buffer)
+            while end - offset >= 4:
+                length = int.from_bytes(buffer[offset : offset + 4], "little")
+                if length < 5:
+                    raise RestoreError(f"{relpath}: unreadable BSON stream: bad document length {length}")
+                if offset + length > end:
+                    break
+                batch.append(RawBSONDocument(buffer[offset : offset + length], RAW))
+                offset += length
+                size += length
+                if size >= BATCH_BYTES or len(batch) >= BATCH_DOCS:
+                    yield batch
+                    batch, size = [], 0
+            pending = buffer[offset:]
+    except (OSError, EOFError, zlib.error, bson.errors.InvalidBSON) as exc:
+        raise RestoreError(f"{relpath}: unreadable BSON stream: {exc}") from None
+    if pending:
+        raise RestoreError(f"{relpath}: unreadable BSON stream: truncated document at the end")
+    if batch:
+        yield batch
