@@ -21,9 +21,7 @@ manifest is written, the lock is released (so a retry of the slot can run),
 metrics and the audit record are emitted, and `BackupError` is raised so the
 Lambda's on-failure destination and alarm fire. Earlier backups are never
 touched.
-
-Engines receive `options` (`EngineOptions`): `source` (name), `include`,
-`exclude`, `pg_dump_args`, `database` — straight from the source's config.
+Engines receive `options` (`EngineOptions`) straight from the source's config.
 """
 
 from __future__ import annotations

@@ -12,17 +12,11 @@ it (`pg_export_snapshot()`), pg_dump runs with `--snapshot`, and the exact
 streams — so the recorded counts are exactly the rows inside the dump even
 while the application keeps writing.
 
-The password never appears in argv or logs: pg_dump/pg_restore get the URL
-without it (`--dbname`) and the password through `PGPASSWORD`; their stderr is
-kept bounded and redacted.
+The password is never in argv or logs (`PGPASSWORD`; stderr bounded and redacted).
 
-Options (`EngineOptions`, from the source config): `include` / `exclude` — entries with a dot
-are table patterns (`-t` / `-T`, e.g. `public.users`, `audit.*`), others schema
-patterns (`-n` / `-N`); `pg_dump_args` — extra pg_dump options from an allow-list,
-parsed with pg_dump's own grammar (`lastgood.core.pg_dump_args`) and passed normalised.
-
-Binaries and their pipes: `lastgood.engines.pg_tools`; include/exclude and
-pg_dump_args as switches: `lastgood.engines.pg_selection`.
+Options (`EngineOptions`): `include` / `exclude` (a dot = table pattern `-t`/`-T`, else schema
+`-n`/`-N`) and the allow-listed `pg_dump_args` — `lastgood.engines.pg_selection`; binaries
+and their pipes — `lastgood.engines.pg_tools`.
 """
 
 from __future__ import annotations
