@@ -1,7 +1,6 @@
 """PostgreSQL engine: connection policy, probe, dump (`pg_dump -Fc`), restore (`pg_restore`).
 
-Non-loopback hosts need `sslmode=require` (or verify-ca / verify-full) unless
-ALLOW_INSECURE_TRANSPORT is set.
+Non-loopback hosts need `sslmode=require`/verify-* unless ALLOW_INSECURE_TRANSPORT is set.
 
 Dump: one object `<database>.dump` in pg_dump's custom format — a file the
 stock `pg_restore` reads as is. pg_dump's stdout is streamed straight into the
