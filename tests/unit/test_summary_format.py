@@ -168,3 +168,39 @@ def test_a_drill_over_its_rto_is_flagged_in_the_summary() -> None:
 def test_an_unreadable_verification_is_not_passed_and_says_why() -> None:
     with pytest.raises(UnreadableVerification, match=r"verification\.json is not readable"):
         VerificationRecord.from_json(b'{"passed": true, "verified_at": "2025-01-28T03:00:00Z"}')
+
+
+def test_a_pitr_source_reports_its_last_point_in_time_drill_and_a_failed_one_is_an_issue() -> None:
+    from lastgood.monitoring.summary_gather import pitr_drill_from_verification
+
+    # Given a PITR source whose base passed its snapshot drill and its PITR drill (4 s, RTO 60 s)
+    snapshot = verification.drill("orders", "20250128T020000Z-123456", rto=60)
+    record = verification.with_pitr(
+        snapshot, verification.pitr_drill("orders", snapshot.backup_id, seconds=4.0)
+    )
+    inputs = _healthy()
+    src = inputs.sources[0]
+    src.pitr, src.rto_s, src.newest_segment_at = True, 60, NOW - timedelta(minutes=2)
+    src.drill = drill_from_verification(record)
+    src.pitr_drill = pitr_drill_from_verification(record)
+    # When the summary is built, Then the drills section has the PITR line with time and verdict
+    summary = build_summary(inputs, NOW)
+    assert summary.ok, summary.issues
+    assert "postgres   PITR PASSED " in summary.message and "recovery 4s (RTO 1m)" in summary.message
+    assert "replayed to 2025-01-28T01:55:00Z" in summary.message
+    (row,) = summary.as_dict()["pitr_drills"]
+    assert row["passed"] is True and row["recovery_time_s"] == 4.0 and row["within_rto"] is True
+    # Given instead a PITR drill cut by a damaged segment, Then it is FAILED and an issue naming it
+    cut = verification.pitr_drill("orders", snapshot.backup_id, stopped="segment 2 is damaged (corrupt)")
+    src.pitr_drill = pitr_drill_from_verification(verification.with_pitr(snapshot, cut))
+    failed = build_summary(inputs, NOW)
+    assert any(
+        "point-in-time drill of 20250128T020000Z-123456 FAILED" in i and "segment 2" in i
+        for i in failed.issues
+    )
+    assert "PITR FAILED" in failed.message
+    # And a PITR source never drilled says so (not an issue), a non-PITR source has no PITR line
+    src.pitr_drill = None
+    assert "PITR     no point-in-time drill recorded yet" in build_summary(inputs, NOW).message
+    src.pitr = False
+    assert "PITR" not in build_summary(inputs, NOW).message

@@ -8,6 +8,11 @@ reporting drills.
 
 An integrity-only verify has `drill = None`; only a record with a drill section is a
 restore drill (it carries the measured recovery time and whether it met the RTO).
+
+A PITR base's record may also carry `pitr` (`PitrDrillRecord`): the weekly point-in-time drill
+(`lastgood.pitr.drill`) restored that base and replayed its change log to the newest committed
+change. It does not change `passed` (the snapshot verification of the base): the PITR drill
+has its own `ok`, alarm metric and summary line.
 """
 
 from __future__ import annotations
@@ -55,6 +60,29 @@ class DrillRecord(_Model):
     within_rto: bool | None = None
 
 
+class PitrDrillRecord(_Model):
+    """A point-in-time drill of this base: base restored + change log replayed into the scratch
+    target up to `to_time` (the newest committed change), timed against the RTO."""
+
+    ok: bool
+    checked_at: datetime
+    to_time: str | None = None
+    error: str | None = None  # why it could not run, or where the change log was cut (`stopped`)
+    stopped: str | None = None
+    last_commit_time: str | None = None  # the last transaction applied
+    last_commit_lsn: str | None = None
+    transactions: int = 0
+    changes: int = 0
+    segments: int = 0
+    recovery_time_seconds: float | None = None
+    rto_seconds: int | None = None
+    within_rto: bool | None = None
+
+    @field_serializer("checked_at")
+    def _ser_time(self, value: datetime) -> str:
+        return iso_z(value)
+
+
 class VerificationRecord(_Model):
     format: Literal[1] = FORMAT
     source: str
@@ -63,6 +91,7 @@ class VerificationRecord(_Model):
     passed: bool
     integrity: IntegrityRecord
     drill: DrillRecord | None = None
+    pitr: PitrDrillRecord | None = None  # the weekly PITR drill of this base (PITR sources)
 
     @field_serializer("checked_at")
     def _ser_time(self, value: datetime) -> str:

@@ -25,7 +25,7 @@ from lastgood.backups.restore import RestoreReport, restore_manifest
 from lastgood.backups.selection import Skipped, newest_good
 from lastgood.backups.store import BackupStore
 from lastgood.backups.target_db import check_target_database
-from lastgood.backups.verification import DrillRecord, IntegrityRecord, VerificationRecord
+from lastgood.backups.verification import DrillRecord, IntegrityRecord, PitrDrillRecord, VerificationRecord
 from lastgood.core.errors import BackupIntegrityError, ConfigError, LastgoodError
 from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
@@ -114,6 +114,21 @@ def record_verification(store: BackupStore, result: VerificationResult) -> Verif
     """Write `verification.json` next to the backup (the only writer of that document)."""
     doc = result.record()
     store.put_json(verification_key(result.source, result.backup_id), doc.to_dict())
+    return doc
+
+
+def record_pitr_drill(
+    store: BackupStore, manifest: BackupManifest, pitr: PitrDrillRecord
+) -> VerificationRecord:
+    """Add a PITR drill's result to the base's `verification.json` (the snapshot drill wrote it just
+    before); a base with no record yet is re-hashed first, so the record's integrity is measured."""
+    existing = store.read_verification(manifest.source, manifest.backup_id)
+    if existing is None:
+        result = VerificationResult(manifest.source, manifest.backup_id, datetime.now(UTC))
+        check_integrity(store, manifest, result)
+        existing = result.record()
+    doc = existing.model_copy(update={"pitr": pitr})
+    store.put_json(verification_key(manifest.source, manifest.backup_id), doc.to_dict())
     return doc
 
 

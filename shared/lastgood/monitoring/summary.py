@@ -39,6 +39,18 @@ class DrillStatus:
 
 
 @dataclass
+class PitrDrillStatus:
+    """The newest point-in-time drill of a PITR source (`verification.json` `pitr` of a base)."""
+
+    backup_id: str
+    passed: bool
+    at: datetime | None = None
+    recovery_time_s: float | None = None
+    last_commit_time: str | None = None  # the newest change the drill replayed
+    error: str | None = None
+
+
+@dataclass
 class SourceStatus:
     name: str
     rpo_s: int
@@ -53,6 +65,7 @@ class SourceStatus:
     # PITR sources (`lastgood.pitr`): the newest committed change segment — their RPO is its age
     pitr: bool = False
     newest_segment_at: datetime | None = None
+    pitr_drill: PitrDrillStatus | None = None
 
 
 @dataclass
@@ -191,6 +204,31 @@ def _drill_line(src: SourceStatus, issues: list[str]) -> tuple[str, dict[str, An
     return f"  {src.name:<10} {'SLOW' if slow else 'PASSED':<8} {when}, {recovery}", row
 
 
+def _pitr_drill_line(src: SourceStatus, issues: list[str]) -> tuple[str, dict[str, Any] | None]:
+    drill = src.pitr_drill
+    if drill is None:
+        return f"  {src.name:<10} PITR     no point-in-time drill recorded yet", None
+    within = None if drill.recovery_time_s is None else drill.recovery_time_s <= src.rto_s
+    row = {
+        "source": src.name,
+        "backup_id": drill.backup_id,
+        "passed": drill.passed,
+        "at": iso_seconds(drill.at),
+        "recovery_time_s": drill.recovery_time_s,
+        "rto_s": src.rto_s,
+        "within_rto": within,
+        "last_commit_time": drill.last_commit_time,
+    }
+    when = iso_seconds(drill.at) or drill.backup_id
+    recovery = f"recovery {human_duration(drill.recovery_time_s)} (RTO {human_duration(src.rto_s)})"
+    if not drill.passed:
+        why = f": {drill.error}" if drill.error else ""
+        issues.append(f"{src.name}: point-in-time drill of {drill.backup_id} FAILED{why}")
+        return f"  {src.name:<10} PITR FAILED {when}, {recovery}{why}", row
+    to = f", replayed to {drill.last_commit_time}" if drill.last_commit_time else ", no change after the base"
+    return f"  {src.name:<10} PITR PASSED {when}, {recovery}{to}", row
+
+
 def _dataset_line(ds: DatasetStatus, now: datetime, issues: list[str]) -> tuple[str, dict[str, Any]]:
     row: dict[str, Any] = {
         "dataset": ds.name,
@@ -226,12 +264,17 @@ def build_summary(inputs: SummaryInputs, now: datetime) -> Summary:
         line, row = _source_line(src, now, issues)
         backup_lines.append(line)
         backup_rows.append(row)
-    drill_lines, drill_rows = [], []
+    drill_lines, drill_rows, pitr_drill_rows = [], [], []
     for src in inputs.sources:
         line, drill_row = _drill_line(src, issues)
         drill_lines.append(line)
         if drill_row is not None:
             drill_rows.append(drill_row)
+        if src.pitr:  # PITR sources: the newest point-in-time drill too
+            line, pitr_row = _pitr_drill_line(src, issues)
+            drill_lines.append(line)
+            if pitr_row is not None:
+                pitr_drill_rows.append(pitr_row)
     dataset_lines, dataset_rows = [], []
     for ds in inputs.datasets:
         line, row = _dataset_line(ds, now, issues)
@@ -285,6 +328,7 @@ def build_summary(inputs: SummaryInputs, now: datetime) -> Summary:
     data = {
         "backups": backup_rows,
         "drills": drill_rows,
+        "pitr_drills": pitr_drill_rows,
         "datasets": dataset_rows,
         "fallbacks_24h": {"total": fallback_total, "by_dimension": inputs.fallbacks},
     }

@@ -18,6 +18,7 @@ from lastgood.monitoring.summary import (
     WINDOW,
     DatasetStatus,
     DrillStatus,
+    PitrDrillStatus,
     SourceStatus,
     SummaryInputs,
     iso_seconds,
@@ -45,6 +46,24 @@ def drill_from_verification(record: VerificationRecord) -> DrillStatus | None:
         passed=record.passed,
         at=record.checked_at,
         recovery_time_s=drill.recovery_time_seconds,
+        error=error[:200] if error else None,
+    )
+
+
+def pitr_drill_from_verification(record: VerificationRecord) -> PitrDrillStatus | None:
+    """The point-in-time drill a base's `verification.json` records; None when it has none."""
+    pitr = record.pitr
+    if pitr is None:
+        return None
+    error = pitr.error
+    if error is None and not pitr.ok:
+        error = "failed"
+    return PitrDrillStatus(
+        backup_id=record.backup_id,
+        passed=pitr.ok,
+        at=pitr.checked_at,
+        recovery_time_s=pitr.recovery_time_seconds,
+        last_commit_time=pitr.last_commit_time,
         error=error[:200] if error else None,
     )
 
@@ -89,6 +108,12 @@ def _gather_sources(now: datetime) -> list[SourceStatus]:
             if drill is not None:
                 src.drill = drill
                 break
+        if src.pitr:  # and the newest point-in-time drill (on the base it restored)
+            for item in committed:
+                found = pitr_drill_from_verification(item.verification) if item.verification else None
+                if found is not None:
+                    src.pitr_drill = found
+                    break
     return out
 
 
