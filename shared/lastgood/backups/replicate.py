@@ -33,7 +33,7 @@ from lastgood.backups.keys import ACCEPTANCE_NAME, is_pin_key, object_key, parse
 from lastgood.backups.reader import VerifyingReader
 from lastgood.core.errors import BackupIntegrityError, LastgoodError
 from lastgood.core.observability import logger
-from lastgood.storage.s3 import checksum_sha256, is_precondition_failed
+from lastgood.storage.s3 import is_precondition_failed
 
 if TYPE_CHECKING:
     from lastgood.backups.manifest import BackupManifest
@@ -157,15 +157,7 @@ def _copy_records(primary: BackupStore, replica: BackupStore, item: BackupListin
             continue
         body = primary.s3.get_object(Bucket=primary.bucket, Key=key)["Body"].read()
         try:
-            replica.s3.put_object(
-                Bucket=replica.bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/json",
-                ChecksumSHA256=checksum_sha256(body),
-                IfNoneMatch="*",
-                **replica.sse_args(),
-            )
+            replica.put_bytes(key, body, if_none_match=True)  # the primary's exact bytes
         except ClientError as exc:
             if not is_precondition_failed(exc):  # 412: the record is there already (create-once)
                 raise

@@ -131,12 +131,19 @@ class BackupStore:
     def put_json(self, key: str, doc: dict[str, Any], *, if_none_match: bool = False) -> str:
         """Write a small JSON object (SSE-KMS, SHA-256 checksum); returns its ETag."""
         body = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        return self.put_bytes(key, body, if_none_match=if_none_match)
+
+    def put_bytes(
+        self, key: str, body: bytes, *, content_type: str = "application/json", if_none_match: bool = False
+    ) -> str:
+        """Write these exact bytes (SSE-KMS, SHA-256 checksum; `if_none_match`: create-once, S3
+        answers 412 when the key exists); returns the ETag. S3 errors are the caller's to read."""
         extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_none_match else {}
         resp = self.s3.put_object(
             Bucket=self.bucket,
             Key=key,
             Body=body,
-            ContentType="application/json",
+            ContentType=content_type,
             ChecksumSHA256=checksum_sha256(body),
             **self.sse_args(),
             **extra,

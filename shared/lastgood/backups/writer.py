@@ -36,7 +36,7 @@ from lastgood.core.errors import BackupError, BackupIntegrityError
 from lastgood.core.observability import logger
 from lastgood.storage.crypto import CLIENT_SIDE_ENCRYPTION
 from lastgood.storage.multipart import MultipartUpload
-from lastgood.storage.s3 import checksum_sha256, error_code, is_not_found, is_precondition_failed
+from lastgood.storage.s3 import error_code, is_not_found, is_precondition_failed
 
 if TYPE_CHECKING:
     from lastgood.backups.store import BackupStore
@@ -203,15 +203,7 @@ class BackupWriter:
         key = manifest_key(self.source, self.backup_id)
         body = manifest.to_bytes()
         try:
-            self.store.s3.put_object(
-                Bucket=self.store.bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/json",
-                ChecksumSHA256=checksum_sha256(body),
-                IfNoneMatch="*",
-                **self.store.sse_args(),
-            )
+            self.store.put_bytes(key, body, if_none_match=True)
         except (ClientError, BotoCoreError) as exc:
             # 412: a manifest is there (perhaps ours, from an attempt whose answer was lost);
             # any other error may also have followed a stored write. Look before deciding.

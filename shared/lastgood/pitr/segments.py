@@ -22,7 +22,7 @@ from lastgood.backups import segment_keys as keys
 from lastgood.backups.store import BackupStore
 from lastgood.core.errors import BackupError, BackupIntegrityError
 from lastgood.pitr.model import SegmentManifest, SegmentPart
-from lastgood.storage.s3 import checksum_sha256, is_not_found, is_precondition_failed
+from lastgood.storage.s3 import is_not_found, is_precondition_failed
 
 _FRAME = struct.Struct(">QI")
 
@@ -94,15 +94,7 @@ class PartWriter:
             body = encrypt_bytes(body, self.store.kms_key_id)
         name = keys.part_name(self.run, len(self.parts) + 1)
         key = keys.part_key(self.source, self.base_id, self.seq, name)
-        self.store.s3.put_object(
-            Bucket=self.store.bucket,
-            Key=key,
-            Body=body,
-            ContentType="application/octet-stream",
-            ChecksumSHA256=checksum_sha256(body),
-            IfNoneMatch="*",
-            **self.store.sse_args(),
-        )
+        self.store.put_bytes(key, body, content_type="application/octet-stream", if_none_match=True)
         self.parts.append(
             SegmentPart(
                 name=name,
@@ -119,15 +111,7 @@ def commit_segment(store: BackupStore, manifest: SegmentManifest) -> None:
     key = keys.segment_manifest_key(manifest.source, manifest.base_id, manifest.seq)
     body = manifest.to_bytes()
     try:
-        store.s3.put_object(
-            Bucket=store.bucket,
-            Key=key,
-            Body=body,
-            ContentType="application/json",
-            ChecksumSHA256=checksum_sha256(body),
-            IfNoneMatch="*",
-            **store.sse_args(),
-        )
+        store.put_bytes(key, body, if_none_match=True)
     except ClientError as exc:
         if not is_precondition_failed(exc):
             raise
