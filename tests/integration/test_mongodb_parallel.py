@@ -200,3 +200,24 @@ def test_an_insert_refused_in_one_collection_stops_the_others_and_names_it(
     # Then the error names that collection and the neighbour stopped before its end
     assert f"{target}.victim" in str(caught.value) and "insert refused" in str(caught.value)
     assert client[target]["big"].count_documents({}) < SHAPES["big"][0]
+
+
+def test_an_empty_collection_comes_back_empty_and_the_restore_counts_match(devstack, tmp_path: Path) -> None:
+    # Given a database with an empty collection beside a filled one (an app's queue, say)
+    url = os.environ["MONGODB_URI"]
+    client: MongoClient[Any] = MongoClient(url)
+    db = f"t_empty_{secrets.token_hex(3)}"
+    try:
+        client[db]["filled"].insert_many([_doc("filled", i) for i in range(5)])
+        client[db].create_collection("queue")
+        # When it is dumped and restored into an empty database
+        result = mongodb.ENGINE.dump(url, DirTarget(tmp_path), options=EngineOptions(database=db))
+        restored = mongodb.ENGINE.restore(with_db(url, db + "_back"), DirSource(tmp_path))
+        # Then the empty collection exists in the target and every count matches the backup's
+        assert result.extra["counts"] == {f"{db}.filled": 5, f"{db}.queue": 0}
+        assert restored.counts == result.extra["counts"]
+        assert "queue" in client[db + "_back"].list_collection_names()
+    finally:
+        client.drop_database(db)
+        client.drop_database(db + "_back")
+        client.close()

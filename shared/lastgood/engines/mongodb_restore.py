@@ -172,8 +172,10 @@ def _restore_collection(
         if force:
             database.drop_collection(coll)
         options = dict(metadata.get("options") or {})
-        if options and coll not in database.list_collection_names(filter={"name": coll}):
-            database.create_collection(coll, **options)  # capped, validator, collation, …
+        # created explicitly (as mongorestore does): its options (capped, validator, collation, …),
+        # and an empty collection exists afterwards as it did in the source
+        if coll not in database.list_collection_names(filter={"name": coll}):
+            database.create_collection(coll, **options)
         collection = database.get_collection(coll, codec_options=RAW)
         inserted = _insert_all(raw, data_path, collection, namespace, progress, stop)
     models = _index_models(metadata)
