@@ -16,13 +16,14 @@ import sys
 import time
 from typing import Any
 
-from bench.common import ROOT, Context, percentile, timed
+from bench.common import ROOT, Context, best_of, percentile, timed
 from bench.data import BENCH_COLLECTION, generate_mongo
 
 SIZES = (20_000, 100_000)
 SMALL = 300  # the size of the seed's prompts dataset (296)
 WARM_HITS = 1000
 LIVE_READS = 30
+ROUNDS = 3  # best of 3, interleaved: a sub-second row is otherwise mostly noise
 
 CHILD = """
 import json, time
@@ -99,17 +100,28 @@ def _regenerate(ctx: Context, uri: str, db_name: str, docs: int, client_class: A
     from lastgood.site.regenerate import regenerate
 
     client = client_class(uri)
+    coll = client[db_name][BENCH_COLLECTION]
+    bumps = iter(range(1, 1_000_000))
+
+    def native() -> int:
+        items = list(coll.find({}, sort=[("_id", 1)]))
+        return len(json.dumps(items, default=str, sort_keys=True, ensure_ascii=False).encode())
+
+    def ours() -> Any:
+        return regenerate(["bench"])
+
+    def change_one_document() -> None:
+        # untimed: every regenerate run then has a new version to publish (an unchanged
+        # dataset is a hash comparison and no write, which would flatter the ratio)
+        coll.update_one({"n": 0}, {"$set": {"bench_round": next(bumps)}})
+
     try:
-
-        def native() -> int:
-            items = list(client[db_name][BENCH_COLLECTION].find({}, sort=[("_id", 1)]))
-            return len(json.dumps(items, default=str, sort_keys=True, ensure_ascii=False).encode())
-
         timed(native)  # warm the server's cache and the client for both sides
-        native_s, body_bytes = timed(native)
+        (native_s, body_bytes), (ours_s, report) = best_of(
+            ROUNDS, native, ours, before=change_one_document
+        )
     finally:
         client.close()
-    ours_s, report = timed(lambda: regenerate(["bench"]))
     outcome = report.outcomes[0]
     ratio = ours_s / native_s
     ctx.results.add(
@@ -120,7 +132,8 @@ def _regenerate(ctx: Context, uri: str, db_name: str, docs: int, client_class: A
         ratio <= 1.3 and outcome.status == "published",
         f"drain+dumps {native_s:.2f}s ({body_bytes / 1e6:.1f} MB), regenerate {ours_s:.2f}s "
         f"({outcome.status}: canonical JSON serialised once, guards, version + live (If-Match) + "
-        f"last-good writes, invalidation; warm clients on both sides)",
+        f"last-good writes, invalidation; warm clients on both sides; best of {ROUNDS}, one document "
+        "changed before every run so each run publishes)",
         "regenerate",
     )
     if not rss:

@@ -9,6 +9,7 @@ lookup LASTGOOD_SECRETS_PREFIX would do).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -71,6 +72,23 @@ def run_container(command: list[str], tmp_path: Path) -> subprocess.CompletedPro
     )
 
 
+def _emf_metrics(stdout: str) -> dict[tuple[str, str], float]:
+    """(source dimension, metric name) → value, from the EMF JSON lines among the CLI's output."""
+    found: dict[tuple[str, str], float] = {}
+    for line in stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        if "_aws" not in record:
+            continue
+        (directive,) = record["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "lastgood"
+        for metric in directive["Metrics"]:
+            value = record[metric["Name"]]
+            found[(record.get("source", ""), metric["Name"])] = value[0] if isinstance(value, list) else value
+    return found
+
+
 def test_the_backup_task_command_commits_a_backup_and_a_retry_of_its_slot_takes_none(
     devstack, tmp_path: Path
 ) -> None:
@@ -87,6 +105,11 @@ def test_the_backup_task_command_commits_a_backup_and_a_retry_of_its_slot_takes_
     assert new.committed and new.manifest is not None
     assert new.manifest.slot == SLOT and new.manifest.totals.bytes > 0
     assert new.manifest.peak_rss_bytes  # what `lastgood backup --estimate` reads later
+    # And its metrics are EMF records on stdout (what CloudWatch Logs extracts from the task's
+    # awslogs stream), so BackupSuccess / BackupFailure alarms see Fargate runs too
+    emitted = _emf_metrics(first.stdout)
+    assert emitted.get(("postgres", "BackupSuccess")) == 1
+    assert emitted.get(("postgres", "BackupBytes")) == new.manifest.totals.bytes
     # And the state machine's retry of the same slot (same command) commits nothing more
     again = run_container(command, tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]

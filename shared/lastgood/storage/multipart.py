@@ -17,7 +17,9 @@ exception a failed part is reported as (`error`).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import zlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -109,7 +111,7 @@ class MultipartUpload:
                 Bucket=self.bucket,
                 Key=self.key,
                 ContentType=self.content_type,
-                ChecksumAlgorithm="SHA256",
+                ChecksumAlgorithm="CRC32",
                 **self.extra_args,
             )
             self._upload_id = str(resp["UploadId"])
@@ -122,19 +124,19 @@ class MultipartUpload:
         self._futures.append(future)
 
     def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
-        checksum = checksum_sha256(data)
+        checksum = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
         resp = self.s3.upload_part(
             Bucket=self.bucket,
             Key=self.key,
             UploadId=self._upload_id,
             PartNumber=number,
             Body=data,
-            ChecksumSHA256=checksum,
+            ChecksumCRC32=checksum,
         )
         return {
             "PartNumber": number,
             "ETag": resp["ETag"],
-            "ChecksumSHA256": resp.get("ChecksumSHA256", checksum),
+            "ChecksumCRC32": resp.get("ChecksumCRC32", checksum),
         }
 
     def _raise_failed_part(self) -> None:
