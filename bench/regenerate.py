@@ -117,9 +117,7 @@ def _regenerate(ctx: Context, uri: str, db_name: str, docs: int, client_class: A
 
     try:
         timed(native)  # warm the server's cache and the client for both sides
-        (native_s, body_bytes), (ours_s, report) = best_of(
-            ROUNDS, native, ours, before=change_one_document
-        )
+        (native_s, body_bytes), (ours_s, report) = best_of(ROUNDS, native, ours, before=change_one_document)
     finally:
         client.close()
     outcome = report.outcomes[0]

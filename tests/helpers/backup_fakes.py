@@ -88,16 +88,19 @@ class FakeS3:
         return {"UploadId": upload_id}
 
     def upload_part(
-        self, *, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: bytes, ChecksumSHA256: str
+        self, *, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: bytes, ChecksumCRC32: str
     ) -> dict[str, Any]:
         self.calls.append(f"upload_part:{PartNumber}")
         if self.fail_part == PartNumber:
             raise _error("InternalError", "UploadPart")
         import base64
+        import zlib
 
-        assert base64.b64decode(ChecksumSHA256) == hashlib.sha256(Body).digest()
+        # what S3 checks on arrival (the upload was created with ChecksumAlgorithm=CRC32)
+        assert self.uploads[UploadId]["args"]["ChecksumAlgorithm"] == "CRC32"
+        assert base64.b64decode(ChecksumCRC32) == zlib.crc32(Body).to_bytes(4, "big")
         self.uploads[UploadId]["parts"][PartNumber] = bytes(Body)
-        return {"ETag": f'"{PartNumber}"', "ChecksumSHA256": ChecksumSHA256}
+        return {"ETag": f'"{PartNumber}"', "ChecksumCRC32": ChecksumCRC32}
 
     def complete_multipart_upload(
         self,

@@ -26,6 +26,7 @@ Engines receive `options` (`EngineOptions`) straight from the source's config.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -147,19 +148,25 @@ def baseline_ratios(current: BackupManifest, previous: list[BackupManifest]) -> 
     return ratios
 
 
-def _previous_good(store: BackupStore, source: str) -> Future[list[BackupManifest]]:
-    """The source's previous good manifests, read on a thread while the dump runs (off its critical path)."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="baseline")
+def _beside_the_dump[T](name: str, fn: Callable[[], T]) -> Future[T]:
+    """`fn()` on a thread of its own while the dump runs (off its critical path)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
     try:
-        return pool.submit(
-            lambda: [
-                item.manifest
-                for item in store.list_backups(source)
-                if item.manifest is not None and not item.suspect
-            ]
-        )
+        return pool.submit(fn)
     finally:
         pool.shutdown(wait=False)
+
+
+def _previous_good(store: BackupStore, source: str) -> Future[list[BackupManifest]]:
+    """The source's previous good manifests, read while the dump runs."""
+    return _beside_the_dump(
+        "baseline",
+        lambda: [
+            item.manifest
+            for item in store.list_backups(source)
+            if item.manifest is not None and not item.suspect
+        ],
+    )
 
 
 def _baseline_ratios(
@@ -308,12 +315,14 @@ def run_backup(
         secrets = tuple(s for s in (dump_url, token) if s)
         engine = get_engine(source.engine)
         logger.info("backup started", extra=log_extra)
-        identity = _identity(source, dump_url, token, own=own)
+        # best effort, never raises: asked on its own connection while pg_dump/mongodump runs
+        identity_lookup = _beside_the_dump("identity", lambda: _identity(source, dump_url, token, own=own))
         options = engine_options(source) if own else EngineOptions(source=source.name)
         if snapshot:
             options = options.model_copy(update={"snapshot": snapshot})
         dumped = engine.dump(dump_url, writer, options=options, token=token)
         finished = datetime.now(UTC)
+        identity = identity_lookup.result()
         counts = dumped.extra.get("counts")
         manifest = BackupManifest.build(
             backup_id=backup_id,

@@ -7,7 +7,7 @@ Writing: `BackupStore.writer(source, backup_id)` returns a `BackupWriter`
 (`lastgood.backups.writer`), the `DumpTarget` an engine streams into; each
 object is a threaded multipart upload (`lastgood.storage.multipart`: parts of
 `part_size` bytes, 8 MiB by default, at most `max_inflight` in flight, a
-SHA-256 per part and for the whole object). Memory per open object: about
+CRC32 per part that S3 checks, a SHA-256 of the whole object that every read checks). Memory per open object: about
 (max_inflight + 1) * part_size.
 
 Reading: `read_manifest`, `list_backups` (`lastgood.backups.catalog`; status

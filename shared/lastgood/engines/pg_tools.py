@@ -102,8 +102,10 @@ def stream_pg_dump(
     _grow_pipe(proc.stdout)
     stderr = _StderrTail(proc.stderr)
     try:
-        read = proc.stdout.read1 if hasattr(proc.stdout, "read1") else proc.stdout.read
-        while chunk := read(CHUNK):
+        # read(), not read1(): pg_dump writes a few KiB at a time, and read1 hands each of
+        # them to the writer (thousands of Python-level writes, each hashed and buffered on
+        # its own); read(CHUNK) gathers a whole MiB in C first, so the writer runs once per MiB
+        while chunk := proc.stdout.read(CHUNK):
             writer.write(chunk)
         code = proc.wait()
     except BaseException:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import zlib
 from enum import Enum
 
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -70,6 +71,11 @@ def is_not_modified(exc: BaseException) -> bool:
 def is_object_lock_refusal(code: str) -> bool:
     """A per-key `DeleteObjects` error code (or a delete's `error_code`) that Object Lock caused."""
     return code in OBJECT_LOCK_REFUSAL_CODES
+
+
+def checksum_crc32(data: bytes) -> str:
+    """The `ChecksumCRC32` value S3 expects: base64 of the big-endian CRC32."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
 
 
 def checksum_sha256(data: bytes) -> str:
