@@ -199,9 +199,11 @@ def test_both_task_definitions_run_the_same_container_with_its_logs_in_the_log_g
     # And the container gets the functions' own settings (Globals), nothing invented
     names = {e["Name"]: e["Value"] for e in container["Environment"]}
     functions_env = globals_function()["Environment"]["Variables"]
-    for name in set(names) - {"AWS_REGION", "BACKUP_LOCK_LEASE_S"}:
+    for name in set(names) - {"AWS_REGION", "BACKUP_LOCK_LEASE_S", "POWERTOOLS_METRICS_DISABLED"}:
         assert names[name] == functions_env[name], name
     assert int(names["BACKUP_LOCK_LEASE_S"]) > 15 * 60  # no Lambda deadline: the lease outlasts a long run
+    # And its metrics are on: the CLI turns EMF off when the variable is unset (a terminal)
+    assert names["POWERTOOLS_METRICS_DISABLED"] == "false"
 
 
 def _statements(role: str) -> list[dict[str, Any]]:
