@@ -1,7 +1,12 @@
 """PostgreSQL: lastgood backup vs `pg_dump -Fc > /dev/null`, restore vs `pg_restore` of the same file.
 
 The data (`bench.data.generate_postgres`): five tables of different sizes with secondary
-indexes and foreign keys, ~20 MB of custom-format dump at BENCH_SCALE=1 and ~200 MB at 10.
+indexes and foreign keys. The goal rows are judged where the issue sets them, at >= 190 MB of
+custom-format dump (`GOAL_ROWS`, ~200 MB; BENCH_SCALE above 10 goes bigger): small data
+hides what matters and shows what does not. At BENCH_SCALE=1 the ~20 MB point is measured
+too and reported without a goal: there, fixed costs (the S3 stand-in's CompleteMultipartUpload,
+which concatenates the parts on the same 2 cores, and the manifest commit, ~0.1 s together)
+are ~5% of a 2.5 s dump.
 Both sides run the same flags: the backup `pg_dump -Fc` (lastgood adds only `--snapshot`);
 the restore `pg_restore --no-owner --no-privileges --exit-on-error --single-transaction`
 (pg_restore's documented all-or-nothing restore; lastgood also needs it to roll back a
@@ -18,16 +23,25 @@ from bench.common import Context, best_of, pg_bin, scaled
 from bench.data import generate_postgres, postgres_table_rows
 
 ROWS = 200_000  # ~130 MB of tables and indexes, ~20 MB custom-format dump at BENCH_SCALE=1
+GOAL_ROWS = 2_000_000  # ~200 MB of dump: the issue's goals hold "at >= 190 MB of dump"
+GOAL_MB = 190
+ROUNDS = 3
 NATIVE_RESTORE_FLAGS = ("--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction")
 
 
 def run(ctx: Context) -> None:
+    small = scaled(ROWS)
+    if small < GOAL_ROWS:
+        _measure(ctx, small, judged=False)  # reported: where fixed costs dominate
+    _measure(ctx, max(small, GOAL_ROWS), judged=True)
+
+
+def _measure(ctx: Context, rows: int, *, judged: bool) -> None:
     from lastgood.backups.restore import restore_backup
     from lastgood.backups.run import run_backup
     from lastgood.engines.postgres import ENGINE
 
     url = ctx.env["DATABASE_URL"]
-    rows = scaled(ROWS)
     generate_postgres(url, rows)
 
     def native() -> None:
@@ -37,22 +51,25 @@ def run(ctx: Context) -> None:
     def ours() -> object:
         return run_backup("postgres", on_demand=True, store=ctx.store)
 
-    (native_s, _), (ours_s, result) = best_of(3, native, ours)
+    (native_s, _), (ours_s, result) = best_of(ROUNDS, native, ours)
     assert result.manifest is not None
     size = result.manifest.totals.bytes
+    judge = judged and size >= GOAL_MB * 1e6
+    at = f" ({size / 1e6:.0f} MB dump)"
     ratio = native_s / ours_s
     ctx.results.add(
-        "PostgreSQL backup throughput vs pg_dump -Fc > /dev/null",
+        "PostgreSQL backup throughput vs pg_dump -Fc > /dev/null" + at,
         ratio,
         "×",
-        "≥ 0.95",
-        ratio >= 0.95,
+        f"≥ 0.95 at ≥ {GOAL_MB} MB" if judged else "reported (goal at ≥ 190 MB)",
+        ratio >= 0.95 if judge else None,
         f"{sum(postgres_table_rows(rows).values())} rows in 5 tables, {size / 1e6:.1f} MB dump: "
         f"pg_dump -Fc {native_s:.2f}s, lastgood {ours_s:.2f}s "
-        f"({size / ours_s / 1e6:.1f} MB/s streamed to S3 with SHA-256 + SSE-KMS; best of 3)",
+        f"({size / ours_s / 1e6:.1f} MB/s streamed to S3 with SHA-256 + SSE-KMS; best of {ROUNDS})",
         "postgres",
     )
-    ctx.results.series["pg_backup_mb_s"] = [(size / 1e6, size / ours_s / 1e6)]
+    if judged:
+        ctx.results.series["pg_backup_mb_s"] = [(size / 1e6, size / ours_s / 1e6)]
 
     # the very object lastgood stored, downloaded once, is what pg_restore gets
     entry = next(o for o in result.manifest.objects if o.key.endswith(".dump"))
@@ -73,19 +90,19 @@ def run(ctx: Context) -> None:
         return restore_backup(result.backup_id, source="postgres", target_url=target, store=ctx.store)
 
     wipe = lambda: ENGINE.wipe(target)  # noqa: E731 - untimed, before every run
-    (native_r, _), (ours_r, report) = best_of(3, native_restore, ours_restore, before=wipe)
+    (native_r, _), (ours_r, report) = best_of(ROUNDS, native_restore, ours_restore, before=wipe)
     ENGINE.wipe(target)
     dump_file.unlink()
     ratio = native_r / ours_r
     ctx.results.add(
-        "PostgreSQL restore vs pg_restore of the same file",
+        "PostgreSQL restore vs pg_restore of the same file" + at,
         ratio,
         "×",
-        "≥ 0.9",
-        ratio >= 0.9,
+        f"≥ 0.9 at ≥ {GOAL_MB} MB" if judged else "reported (goal at ≥ 190 MB)",
+        ratio >= 0.9 if judge else None,
         f"pg_restore {' '.join(NATIVE_RESTORE_FLAGS)} (local file) {native_r:.2f}s, lastgood "
         f"{ours_r:.2f}s (streamed once from S3 into the same pg_restore, SHA-256 checked before its "
         f"transaction can commit; separate verify pass {report.verify_seconds:.2f}s; "
-        f"counts match: {report.ok}; best of 3)",
+        f"counts match: {report.ok}; best of {ROUNDS})",
         "postgres",
     )

@@ -155,6 +155,10 @@ class _CountWorker:
 
     def _run(self) -> None:
         try:
+            # One process per count, no parallel workers: the counts have all of pg_dump's run
+            # to finish in, and parallel seq scans would take the cores pg_dump's COPY and
+            # compression need (the restore's counts, on its critical path, keep them)
+            self.conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             self.counts = _count_tables(self.conn, self.tables)
         except BaseException as exc:
             self.error = exc
