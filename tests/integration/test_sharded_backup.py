@@ -1,0 +1,231 @@
+"""A MongoDB backup fanned out over shards (`lastgood backup --shard I/N`, `--commit-shards N`),
+against the devstack's MongoDB and S3: what makes the shards' pieces one committed backup, and
+every way the commit refuses (nothing committed) or a shard writes nothing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from lastgood.backups.keys import backup_prefix, is_shard_key, manifest_key, object_key, shard_record_key
+from lastgood.backups.manifest import ObjectEntry
+from lastgood.backups.restore import restore_backup
+from lastgood.backups.shard import read_record, run_shard, shard_backup_id
+from lastgood.backups.shard_commit import commit_shards
+from lastgood.backups.store import BackupStore
+from lastgood.core.errors import BackupError
+from lastgood.core.timefmt import parse_time
+from lastgood.engines.mongodb_dump import shard_of
+
+from tests.helpers.restore import run_cli, wipe
+from tests.helpers.shards import DATABASE, SHARDS, SOURCE, seed_sharded_database, slot, use_sharded_config
+
+pytestmark = pytest.mark.devstack
+
+
+@pytest.fixture
+def sharded(devstack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
+    use_sharded_config(monkeypatch)
+    yield seed_sharded_database(os.environ["MONGODB_URI"])
+
+
+def _keys(store: BackupStore, backup_id: str) -> list[str]:
+    listed = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=backup_prefix(SOURCE, backup_id))
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def _backup_id(slot_text: str) -> str:
+    return shard_backup_id(SOURCE, parse_time(slot_text))
+
+
+def test_the_shards_and_the_commit_make_one_backup_of_every_collection_that_restores_exactly(
+    sharded: dict[str, int],
+) -> None:
+    store, when = BackupStore.from_settings(), slot(1)
+    # Given every shard of the slot run
+    results = [run_shard(SOURCE, slot=when, shard=i, of=SHARDS, store=store) for i in range(SHARDS)]
+    assert {r.status for r in results} == {"ok"} and len({r.backup_id for r in results}) == 1
+    backup_id = results[0].backup_id
+    assert backup_id == _backup_id(when)
+    # Then each shard recorded exactly its own collections
+    for i in range(SHARDS):
+        record = read_record(store, SOURCE, backup_id, i, SHARDS)
+        assert record is not None and record.collections
+        assert all(shard_of(c, SHARDS) == i for c in record.collections)
+    # And nothing is restorable before the commit (no manifest: an incomplete backup)
+    assert not store.has_manifest(SOURCE, backup_id)
+    # When the commit runs
+    committed = commit_shards(SOURCE, slot=when, of=SHARDS, store=store)
+    # Then one manifest lists every collection's two objects under the single-process names …
+    manifest = committed.manifest
+    assert committed.status == "ok" and manifest is not None and manifest.backup_id == backup_id
+    expected_keys = {
+        f"{DATABASE}/{c}.{kind}"
+        for c in (n.split(".", 1)[1] for n in sharded)
+        for kind in ("bson.gz", "metadata.json.gz")
+    }
+    assert {o.key for o in manifest.objects} == expected_keys
+    assert manifest.counts == sharded and manifest.slot == when and manifest.extra["shards"] == SHARDS
+    assert not manifest.suspect
+    # … the catalog shows it committed, the shard records not counted as its objects …
+    (listing,) = [b for b in store.list_backups(SOURCE) if b.backup_id == backup_id]
+    assert listing.committed and listing.objects == len(expected_keys)
+    assert any(is_shard_key(k) for k in listing.keys)
+    # … and the existing restore puts back every document of every collection (exact counts)
+    scratch = os.environ["SCRATCH_MONGODB_URI"]
+    wipe("mongodb", scratch)
+    report = restore_backup(backup_id, source=SOURCE, target_url=scratch, store=store, safety_backup=False)
+    assert report.ok and {c.name.split(".", 1)[1]: c.restored for c in report.checks} == {
+        ns.split(".", 1)[1]: n for ns, n in sharded.items()
+    }
+
+
+def test_a_retried_shard_is_skipped_and_writes_nothing_more(sharded: dict[str, int]) -> None:
+    store, when = BackupStore.from_settings(), slot(2)
+    first = run_shard(SOURCE, slot=when, shard=1, of=SHARDS, store=store)
+    before = _keys(store, first.backup_id or "")
+    # When the state machine retries the same shard
+    again = run_shard(SOURCE, slot=when, shard=1, of=SHARDS, store=store)
+    # Then it is skipped and the bucket holds exactly what the first attempt wrote
+    assert again.status == "skipped" and "already written" in again.message
+    assert _keys(store, first.backup_id or "") == before
+
+
+def test_a_commit_with_a_missing_shard_refuses_and_commits_nothing_then_succeeds_once_it_ran(
+    sharded: dict[str, int],
+) -> None:
+    store, when = BackupStore.from_settings(), slot(3)
+    backup_id = _backup_id(when)
+    for i in (0, 2):
+        run_shard(SOURCE, slot=when, shard=i, of=SHARDS, store=store)
+    # When the commit runs while shard 1/3 has no record
+    result = run_cli("backup", "--source", SOURCE, "--slot", when, "--commit-shards", str(SHARDS))
+    # Then it exits 5 naming the missing shard, and nothing is committed
+    assert result.code == 5, result.err
+    errors = [line for line in result.err.splitlines() if line.startswith("lastgood: error:")]
+    assert len(errors) == 1 and "shard(s) 1/3 have no record" in errors[0]
+    assert not store.has_manifest(SOURCE, backup_id)
+    # And once the shard has run, the commit (its retry) commits
+    run_shard(SOURCE, slot=when, shard=1, of=SHARDS, store=store)
+    done = run_cli("backup", "--source", SOURCE, "--slot", when, "--commit-shards", str(SHARDS))
+    assert done.code == 0, done.err
+    assert store.read_manifest(SOURCE, backup_id).counts == sharded
+
+
+def test_a_shard_record_listing_an_object_missing_from_the_bucket_refuses_the_commit(
+    sharded: dict[str, int],
+) -> None:
+    store, when = BackupStore.from_settings(), slot(4)
+    backup_id = _backup_id(when)
+    for i in range(SHARDS):
+        run_shard(SOURCE, slot=when, shard=i, of=SHARDS, store=store)
+    record = read_record(store, SOURCE, backup_id, 2, SHARDS)
+    assert record is not None and record.objects
+    # Given (fault injection) one of shard 2's objects deleted after its record was written
+    victim = record.objects[0].key
+    store.s3.delete_object(Bucket=store.bucket, Key=object_key(SOURCE, backup_id, victim))
+    # When the commit runs / Then it refuses naming the object, and nothing is committed
+    with pytest.raises(BackupError, match=f"lists '{victim}', which is not in the bucket"):
+        commit_shards(SOURCE, slot=when, of=SHARDS, store=store)
+    assert not store.has_manifest(SOURCE, backup_id)
+
+
+def test_a_shard_record_whose_object_size_differs_refuses_the_commit(sharded: dict[str, int]) -> None:
+    store, when = BackupStore.from_settings(), slot(5)
+    backup_id = _backup_id(when)
+    for i in range(SHARDS):
+        run_shard(SOURCE, slot=when, shard=i, of=SHARDS, store=store)
+    # Given (fault injection) shard 0's record replaced by one claiming another size for an object,
+    # built with the writer's own model
+    record = read_record(store, SOURCE, backup_id, 0, SHARDS)
+    assert record is not None
+    first = record.objects[0]
+    wrong = ObjectEntry.model_validate(first.model_dump() | {"bytes": first.bytes + 1})
+    forged = record.model_copy(update={"objects": [wrong, *record.objects[1:]]})
+    store.put_bytes(shard_record_key(SOURCE, backup_id, 0, SHARDS), forged.to_bytes())
+    # Then the commit refuses, nothing committed
+    with pytest.raises(BackupError, match="recorded"):
+        commit_shards(SOURCE, slot=when, of=SHARDS, store=store)
+    assert not store.has_manifest(SOURCE, backup_id)
+
+
+def test_a_second_commit_of_the_same_slot_is_skipped(sharded: dict[str, int]) -> None:
+    store, when = BackupStore.from_settings(), slot(6)
+    for i in range(SHARDS):
+        run_shard(SOURCE, slot=when, shard=i, of=SHARDS, store=store)
+    first = commit_shards(SOURCE, slot=when, of=SHARDS, store=store)
+    manifest_body = store.s3.get_object(Bucket=store.bucket, Key=manifest_key(SOURCE, first.backup_id or ""))
+    # When the commit is retried (and a shard too) / Then both are skipped, the manifest unchanged
+    again = commit_shards(SOURCE, slot=when, of=SHARDS, store=store)
+    assert again.status == "skipped" and again.backup_id == first.backup_id
+    assert run_shard(SOURCE, slot=when, shard=0, of=SHARDS, store=store).status == "skipped"
+    after = store.s3.get_object(Bucket=store.bucket, Key=manifest_key(SOURCE, first.backup_id or ""))
+    assert after["ETag"] == manifest_body["ETag"]
+
+
+def test_a_failing_shard_aborts_its_uploads_and_writes_no_record_and_its_retry_succeeds(
+    sharded: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastgood.engines import mongodb_dump
+
+    store, when = BackupStore.from_settings(), slot(7)
+    backup_id = _backup_id(when)
+    real = mongodb_dump._count_docs
+    calls: list[int] = []
+
+    def failing(batch: bytes) -> int:
+        # Fault injection: the connection drops after the first batch of the shard's dump
+        calls.append(1)
+        if len(calls) > 1:
+            raise BackupError("injected: connection lost mid-dump")
+        return real(batch)
+
+    # Given shard 1 (orders: 300 documents, several batches) failing mid-dump
+    with monkeypatch.context() as patch:
+        patch.setattr(mongodb_dump, "_count_docs", failing)
+        patch.setattr(
+            "lastgood.engines.base.EngineOptions.model_fields", mongodb_dump.EngineOptions.model_fields
+        )
+        with pytest.raises(BackupError, match="injected"):
+            run_shard(SOURCE, slot=when, shard=1, of=SHARDS, store=store)
+    # Then no record, no object and no open multipart upload is left
+    assert read_record(store, SOURCE, backup_id, 1, SHARDS) is None
+    assert _keys(store, backup_id) == []
+    uploads = store.s3.list_multipart_uploads(Bucket=store.bucket, Prefix=backup_prefix(SOURCE, backup_id))
+    assert not uploads.get("Uploads")
+    # And the retry dumps the shard
+    assert run_shard(SOURCE, slot=when, shard=1, of=SHARDS, store=store).status == "ok"
+
+
+def test_a_killed_shard_s_leftover_objects_are_replaced_by_its_retry(sharded: dict[str, int]) -> None:
+    store, when = BackupStore.from_settings(), slot(8)
+    backup_id = _backup_id(when)
+    # Given an object of shard 2 left by an attempt killed before its record (and one of shard 0's
+    # record-less objects, which shard 2 must not touch)
+    left = object_key(SOURCE, backup_id, f"{DATABASE}/reviews.bson.gz")
+    other = object_key(SOURCE, backup_id, f"{DATABASE}/users.bson.gz")
+    for key in (left, other):
+        store.put_bytes(key, b"partial", content_type="application/gzip", if_none_match=True)
+    # When shard 2 runs again / Then it deletes its own leftover and writes the object afresh
+    assert run_shard(SOURCE, slot=when, shard=2, of=SHARDS, store=store).status == "ok"
+    record = read_record(store, SOURCE, backup_id, 2, SHARDS)
+    assert record is not None
+    reviews = next(o for o in record.objects if o.key == f"{DATABASE}/reviews.bson.gz")
+    assert int(store.s3.head_object(Bucket=store.bucket, Key=left)["ContentLength"]) == reviews.bytes > 7
+    assert store.s3.head_object(Bucket=store.bucket, Key=other)["ContentLength"] == len(b"partial")
+
+
+@pytest.mark.parametrize("source", ["warehouse", "catalog"])
+@pytest.mark.parametrize("flag", [["--shard", "0/3"], ["--commit-shards", "3"]])
+def test_sharding_a_source_that_is_not_mongodb_on_fargate_exits_2_with_one_line(
+    sharded: dict[str, int], source: str, flag: list[str]
+) -> None:
+    # Given PostgreSQL on Fargate, or MongoDB on Lambda / When asked for a shard or a commit
+    result = run_cli("backup", "--source", source, "--slot", slot(9), *flag)
+    # Then exit 2, one line naming the source and why, no traceback
+    assert result.code == 2, result.err
+    errors = [line for line in result.err.splitlines() if line.startswith("lastgood: error:")]
+    assert len(errors) == 1 and f"source {source!r} cannot be backed up in shards" in errors[0]
+    assert 'runner = "fargate"' in errors[0] and "Traceback" not in result.err
