@@ -24,13 +24,12 @@ from tests.helpers.fargate import (
     ASL_PATH,
     DOCKERFILE,
     asl,
-    choose,
     container_command,
     dockerfile_entrypoint,
     ecs_tasks,
+    item_commands,
     map_of,
     scopes,
-    select,
     tasks,
     transitions,
 )
@@ -188,54 +187,12 @@ def test_each_task_overrides_the_lastgood_container_with_a_command_the_cli_accep
     assert args.source == "warehouse" and (getattr(args, "drill", False) is drill)
 
 
-def _item_flow(execution_input: dict[str, Any]) -> list[list[str]]:
-    """The container commands one source's Map item runs, in order, evaluated state by state from
-    the execution input (the definition's own Choices, Passes, ItemSelectors and commands)."""
-    machine = asl()
-    states, data = machine["States"], dict(execution_input)
-    name = machine["StartAt"]
-    while states[name]["Type"] != "Map":  # the defaults before the fan-out
-        state = states[name]
-        if state["Type"] == "Choice":
-            name = choose(state, data)
-        else:
-            data[state["ResultPath"][2:]] = state["Result"]
-            name = state["Next"]
-    each = states[name]
-    (source,) = data[each["ItemsPath"][2:]]
-    item = select(each["ItemSelector"], data, source)
-    body, commands = each["ItemProcessor"]["States"], []
-    name = each["ItemProcessor"]["StartAt"]
-    while body[name]["Type"] != "Pass" or "Parameters" in body[name]:
-        state = body[name]
-        if state["Type"] == "Choice":
-            name = choose(state, item)
-            continue
-        if state["Type"] == "Pass":
-            item = select(state["Parameters"], item)
-        elif state["Type"] == "Map":
-            inner = state["ItemProcessor"]
-            for value in _path_list(item, state["ItemsPath"]):
-                shard_item = select(state["ItemSelector"], item, value)
-                commands.append(container_command(inner["States"][inner["StartAt"]], shard_item))
-        else:
-            commands.append(container_command(state, item))
-        name = state["Next"]
-    assert body[name] == {"Type": "Pass", "Result": "ok", "End": True}
-    return commands
-
-
-def _path_list(item: dict[str, Any], path: str) -> list[Any]:
-    values: list[Any] = item[path[2:]]
-    return values
-
-
 def test_a_sharded_source_runs_every_shard_then_one_commit_and_an_unsharded_one_a_single_backup() -> None:
     # Given the schedule's input for a MongoDB source with fargate_shards = 3
     sharded = {"sources": ["catalog"], "slot": SLOT, "drill": False, "shards": [0, 1, 2]}
     # Then its item runs one shard task per shard (I/N), then the commit of N
     base = ["backup", "--source", "catalog", "--slot", SLOT]
-    assert _item_flow(sharded) == [
+    assert item_commands(sharded) == [
         [*base, "--shard", "0/3"],
         [*base, "--shard", "1/3"],
         [*base, "--shard", "2/3"],
@@ -244,11 +201,11 @@ def test_a_sharded_source_runs_every_shard_then_one_commit_and_an_unsharded_one_
     # And an unsharded input (shards [] as the schedules send it, or no shards at all: an
     # execution started by hand) runs the single backup task; a drill runs the drill task
     for unsharded in ({**sharded, "shards": []}, {k: v for k, v in sharded.items() if k != "shards"}):
-        assert _item_flow(unsharded) == [base]
+        assert item_commands(unsharded) == [base]
     drill = {"sources": ["catalog"], "slot": SLOT, "drill": True, "shards": [0, 1, 2]}
-    assert _item_flow(drill) == [["verify", "--latest", "--source", "catalog", "--drill"]]
+    assert item_commands(drill) == [["verify", "--latest", "--source", "catalog", "--drill"]]
     # And every command line parses (entry point + command)
-    for command in _item_flow(sharded):
+    for command in item_commands(sharded):
         args = build_parser().parse_args(dockerfile_entrypoint()[1:] + command)
         assert args.source == "catalog" and args.slot == SLOT
 
@@ -524,6 +481,6 @@ def test_a_sharded_mongodb_source_s_schedule_sends_its_shard_indexes(tmp_path: P
         "drill": False,
         "shards": [0, 1, 2],
     }
-    assert _item_flow({**body, "slot": SLOT})[-1][-2:] == ["--commit-shards", "3"]
+    assert item_commands({**body, "slot": SLOT})[-1][-2:] == ["--commit-shards", "3"]
     # And the drill schedule is unchanged (the drill restores the one committed backup)
     assert "shards" not in schedule_input(deployed["FargateDrillScheduleShardedmongo"])
