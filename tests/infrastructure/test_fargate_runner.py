@@ -50,6 +50,7 @@ from tests.helpers.template import (
 )
 
 MIXED_CONFIG = ROOT / "tests/fixtures/config/one-fargate-one-lambda.toml"
+SHARDED_CONFIG = ROOT / "tests/fixtures/config/sharded-mongodb.toml"
 CONTAINER = "lastgood"
 FARGATE_RESOURCES = {
     "FargateCluster": "AWS::ECS::Cluster",
@@ -430,7 +431,12 @@ def test_cfn_lint_is_clean_with_the_path_enabled_and_disabled(
     _, built = mixed
     enabled = with_defaults(built, ENABLED, tmp_path / "enabled.json")
     disabled = with_defaults(built, {"FargateRunner": "disabled"}, tmp_path / "disabled.json")
-    result = cfn_lint(ROOT / "template.yaml", enabled, disabled)
+    # (and a deployment with a sharded MongoDB source on Fargate: its schedule input carries the shards)
+    derive_template.build(SHARDED_CONFIG, tmp_path / "sharded" / "build" / "template.json")
+    sharded = with_defaults(
+        tmp_path / "sharded" / "build" / "template.json", ENABLED, tmp_path / "sharded.json"
+    )
+    result = cfn_lint(ROOT / "template.yaml", enabled, disabled, sharded)
     assert result.returncode == 0, result.stdout + result.stderr
     # And the lint would see a broken value (the check is not vacuous)
     broken = with_defaults(built, {**ENABLED, "FargateImageUri": "docker.io/lastgood"}, tmp_path / "bad.json")
@@ -460,9 +466,6 @@ def test_the_task_command_line_is_documented_as_the_e2e_test_runs_it() -> None:
     assert shlex.join([*dockerfile_entrypoint(), "backup", "--source", "NAME"]) in text
     assert 'runner = "fargate"' in text and "FargateRunner=enabled" in text
     assert resources("AWS::ECS::TaskDefinition")
-
-
-SHARDED_CONFIG = ROOT / "tests/fixtures/config/sharded-mongodb.toml"
 
 
 def test_a_sharded_mongodb_source_s_schedule_sends_its_shard_indexes(tmp_path: Path) -> None:
