@@ -199,22 +199,98 @@ def test_a_failing_shard_aborts_its_uploads_and_writes_no_record_and_its_retry_s
     assert run_shard(SOURCE, slot=when, shard=1, of=SHARDS, store=store).status == "ok"
 
 
-def test_a_killed_shard_s_leftover_objects_are_replaced_by_its_retry(sharded: dict[str, int]) -> None:
+def _commit_and_restore(store: BackupStore, when: str, expected: dict[str, int]) -> None:
+    """Every shard run (skipped where done), the commit, and a verified restore with exact counts."""
+    for i in range(SHARDS):
+        run_shard(SOURCE, slot=when, shard=i, of=SHARDS, store=store)
+    manifest = commit_shards(SOURCE, slot=when, of=SHARDS, store=store).manifest
+    assert manifest is not None and manifest.counts == expected
+    scratch = os.environ["SCRATCH_MONGODB_URI"]
+    wipe("mongodb", scratch)
+    report = restore_backup(
+        manifest.backup_id, source=SOURCE, target_url=scratch, store=store, safety_backup=False
+    )
+    assert report.ok and {c.name.split(".", 1)[1]: c.restored for c in report.checks} == {
+        ns.split(".", 1)[1]: n for ns, n in expected.items()
+    }
+
+
+def test_a_retry_keeps_what_an_attempt_killed_before_its_record_finished(sharded: dict[str, int]) -> None:
     store, when = BackupStore.from_settings(), slot(8)
     backup_id = _backup_id(when)
-    # Given an object of shard 2 left by an attempt killed before its record (and one of shard 0's
-    # record-less objects, which shard 2 must not touch)
-    left = object_key(SOURCE, backup_id, f"{DATABASE}/reviews.bson.gz")
-    other = object_key(SOURCE, backup_id, f"{DATABASE}/users.bson.gz")
-    for key in (left, other):
-        store.put_bytes(key, b"partial", content_type="application/gzip", if_none_match=True)
-    # When shard 2 runs again / Then it deletes its own leftover and writes the object afresh
-    assert run_shard(SOURCE, slot=when, shard=2, of=SHARDS, store=store).status == "ok"
+    first = run_shard(SOURCE, slot=when, shard=2, of=SHARDS, store=store)
     record = read_record(store, SOURCE, backup_id, 2, SHARDS)
-    assert record is not None
-    reviews = next(o for o in record.objects if o.key == f"{DATABASE}/reviews.bson.gz")
-    assert int(store.s3.head_object(Bucket=store.bucket, Key=left)["ContentLength"]) == reviews.bytes > 7
-    assert store.s3.head_object(Bucket=store.bucket, Key=other)["ContentLength"] == len(b"partial")
+    assert first.status == "ok" and record is not None
+    etags = {
+        o.key: store.s3.head_object(Bucket=store.bucket, Key=object_key(SOURCE, backup_id, o.key))["ETag"]
+        for o in record.objects
+    }
+    # Given (fault injection) the attempt killed after its objects and before its record
+    store.s3.delete_object(Bucket=store.bucket, Key=shard_record_key(SOURCE, backup_id, 2, SHARDS))
+    # When the shard is retried / Then it keeps the finished objects (never rewritten: create-once)
+    # and records exactly the same entries, re-read from the bucket
+    assert run_shard(SOURCE, slot=when, shard=2, of=SHARDS, store=store).status == "ok"
+    again = read_record(store, SOURCE, backup_id, 2, SHARDS)
+    assert again is not None and again.objects == record.objects and again.counts == record.counts
+    assert again.extra["raw_bson_bytes"] == record.extra["raw_bson_bytes"]
+    for key, etag in etags.items():
+        assert (
+            store.s3.head_object(Bucket=store.bucket, Key=object_key(SOURCE, backup_id, key))["ETag"] == etag
+        )
+    # And the backup commits and restores exactly
+    _commit_and_restore(store, when, sharded)
+
+
+def test_a_failed_attempt_whose_objects_may_not_be_deleted_is_completed_by_its_retry(
+    sharded: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastgood.engines import mongodb_dump
+
+    store, when = BackupStore.from_settings(), slot(10)
+    backup_id = _backup_id(when)
+    real_dump = mongodb_dump._dump_collection
+
+    def products_fails(url: str, database: Any, info: dict[str, Any], *args: Any) -> Any:
+        if info["name"] == "products":  # fault injection: the source drops mid-shard
+            raise BackupError("injected: connection lost")
+        return real_dump(url, database, info, *args)
+
+    def denied(**kwargs: Any) -> dict[str, Any]:  # what the bucket policy answers the backup role
+        objects = kwargs["Delete"]["Objects"]
+        return {
+            "Errors": [{"Key": o["Key"], "Code": "AccessDenied", "Message": "Access Denied"} for o in objects]
+        }
+
+    # Given shard 1 (orders, then products: one at a time) failing at products, where (as in AWS)
+    # only prune may delete backup objects, so the finished orders objects stay
+    with monkeypatch.context() as patch:
+        patch.setattr(mongodb_dump, "PARALLEL_COLLECTIONS", 1)
+        patch.setattr(mongodb_dump, "_dump_collection", products_fails)
+        patch.setattr(store.s3, "delete_objects", denied)
+        with pytest.raises(BackupError, match="injected"):
+            run_shard(SOURCE, slot=when, shard=1, of=SHARDS, store=store)
+    left = [k.rsplit("/", 1)[1] for k in _keys(store, backup_id)]
+    assert left == ["orders.bson.gz", "orders.metadata.json.gz"]
+    assert read_record(store, SOURCE, backup_id, 1, SHARDS) is None
+    # When the shard is retried / Then it keeps orders, dumps products, and the backup is whole
+    assert run_shard(SOURCE, slot=when, shard=1, of=SHARDS, store=store).status == "ok"
+    record = read_record(store, SOURCE, backup_id, 1, SHARDS)
+    assert record is not None and record.collections == ["orders", "products"]
+    _commit_and_restore(store, when, sharded)
+
+
+def test_an_attempt_stopped_between_a_collection_s_two_objects_cannot_be_retried_and_says_why(
+    sharded: dict[str, int],
+) -> None:
+    store, when = BackupStore.from_settings(), slot(11)
+    backup_id = _backup_id(when)
+    # Given (fault injection) reviews' data object left without its metadata object
+    left = object_key(SOURCE, backup_id, f"{DATABASE}/reviews.bson.gz")
+    store.put_bytes(left, b"partial", content_type="application/gzip", if_none_match=True)
+    # Then the retry refuses, naming the object, and writes no record
+    with pytest.raises(BackupError, match="stopped between the two objects of 'reviews'"):
+        run_shard(SOURCE, slot=when, shard=2, of=SHARDS, store=store)
+    assert read_record(store, SOURCE, backup_id, 2, SHARDS) is None
 
 
 @pytest.mark.parametrize("source", ["warehouse", "catalog"])

@@ -10,10 +10,11 @@ All shards of one slot write into ONE backup, whose id is derived from (source, 
 create-once `ShardRecord` (`shards/<i>-of-<n>.json` below the backup's prefix,
 `lastgood.backups.keys`): what it wrote (the manifest's `ObjectEntry`s), its counts and
 the server it read. A shard whose record exists is `skipped` (a retry takes nothing
-twice). A failed shard aborts its uploads, deletes what it wrote and writes no record;
-a shard killed without cleaning up leaves objects without a record, which its retry
-deletes before dumping again (the names are create-once). Nothing of a sharded backup is
-restorable until `commit_shards` writes its manifest from every shard's record.
+twice). A failed shard aborts its uploads and writes no record (it deletes what it wrote
+where it may: in AWS only prune deletes backups, so its finished objects stay); its retry
+keeps the collections an earlier attempt finished (`lastgood.backups.shard_adopt`: backup
+objects are create-once) and dumps the rest. Nothing of a sharded backup is restorable until
+`commit_shards` writes its manifest from every shard's record.
 """
 
 from __future__ import annotations
@@ -28,15 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lastgood import __version__
 from lastgood.backups.estimate import peak_rss_bytes
-from lastgood.backups.keys import (
-    backup_prefix,
-    is_lastgood_document,
-    parse_key,
-    shard_record_key,
-)
+from lastgood.backups.keys import shard_record_key
 from lastgood.backups.manifest import ObjectEntry, new_backup_id, slot_label
 from lastgood.backups.run import METRIC_FAILURE, BackupResult, _audit, _emit, _identity, engine_options
 from lastgood.backups.run import resolve_slot as resolve_slot
+from lastgood.backups.shard_adopt import adopt_finished
 from lastgood.backups.store import BackupStore
 from lastgood.core.config import SourceConfig, get_config
 from lastgood.core.errors import (
@@ -153,29 +150,6 @@ def read_record(store: BackupStore, source: str, backup_id: str, shard: int, of:
     return record
 
 
-def _clear_leftovers(store: BackupStore, source: str, backup_id: str, shard: int, of: int) -> int:
-    """Delete this shard's objects left by an attempt that ended without its record (killed);
-    other shards' objects and lastgood's records are not touched. Returns how many."""
-    from lastgood.engines.mongodb_dump import collection_of, shard_of
-
-    paginator = store.s3.get_paginator("list_objects_v2")
-    keys = []
-    for page in paginator.paginate(Bucket=store.bucket, Prefix=backup_prefix(source, backup_id)):
-        for obj in page.get("Contents", []):
-            parsed = parse_key(obj["Key"])
-            if parsed is None or is_lastgood_document(parsed.relpath):
-                continue
-            collection = collection_of(parsed.relpath)
-            if collection is not None and shard_of(collection, of) == shard:
-                keys.append(obj["Key"])
-    if keys:
-        logger.warning("deleting a killed shard attempt's objects", extra={"backup": backup_id, "keys": keys})
-        store.s3.delete_objects(
-            Bucket=store.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
-        )
-    return len(keys)
-
-
 def _put_record(store: BackupStore, record: ShardRecord) -> None:
     """Create-once; a 412 is success only when the stored record is ours (a lost answer's retry)."""
     key = shard_record_key(record.source, record.backup_id, record.shard, record.of)
@@ -217,7 +191,6 @@ def run_shard(
         message = f"skipped (shard {label} of backup {source.name}/{backup_id} is already written)"
         logger.info(message, extra=log_extra)
         return BackupResult("skipped", source.name, message, backup_id=backup_id, slot=slot_time)
-    _clear_leftovers(store, source.name, backup_id, shard, of)
     writer = store.writer(source.name, backup_id, client_side_encryption=source.client_side_encryption)
     secrets: tuple[str, ...] = ()
     try:
@@ -225,10 +198,18 @@ def run_shard(
         secrets = (url,)
         logger.info("backup shard started", extra=log_extra)
         identity = _identity(source, url, None, own=True)
-        options = engine_options(source).model_copy(update={"shard": (shard, of)})
+        kept = adopt_finished(
+            store, source.name, backup_id, shard, of, client_side=source.client_side_encryption
+        )
+        options = engine_options(source).model_copy(
+            update={"shard": (shard, of), "skip_collections": tuple(kept.collections)}
+        )
         dumped = get_engine(source.engine).dump(url, writer, options=options)
         counts = dumped.extra.get("counts")
-        counts = dict(counts) if isinstance(counts, dict) else {}
+        counts = dict(sorted({**(counts if isinstance(counts, dict) else {}), **kept.counts}.items()))
+        extra = {k: v for k, v in dumped.extra.items() if k != "counts"}
+        if kept.collections:
+            extra["raw_bson_bytes"] = int(extra.get("raw_bson_bytes") or 0) + kept.raw_bson_bytes
         record = ShardRecord(
             backup_id=backup_id,
             source=source.name,
@@ -237,13 +218,13 @@ def run_shard(
             shard=shard,
             of=of,
             collections=sorted(namespace.split(".", 1)[1] for namespace in counts),
-            objects=sorted(writer.entries, key=lambda e: e.key),
+            objects=sorted([*writer.entries, *kept.entries], key=lambda e: e.key),
             counts=counts,
             server_version=dumped.server_version,
             tool_versions={"lastgood": __version__, **dumped.tool_versions},
             source_identity=identity,
             peak_rss_bytes=peak_rss_bytes(),
-            extra={k: v for k, v in dumped.extra.items() if k != "counts"},
+            extra=extra,
             started_at=iso_z(started),
             finished_at=iso_z(datetime.now(UTC)),
         )

@@ -66,6 +66,8 @@ class EngineOptions(BaseModel):
     # MongoDB on Fargate (`fargate_shards`): dump only the collections of shard (index, of), by
     # `mongodb_dump.shard_of` (a stable hash of the collection's name).
     shard: tuple[int, int] | None = None
+    # ... leaving out these collections (an earlier attempt of the shard finished them).
+    skip_collections: tuple[str, ...] = ()
 
 
 class ServerIdentity(BaseModel):

@@ -131,6 +131,7 @@ def dump(url: str, target: DumpTarget, options: EngineOptions) -> DumpResult:
             for i in plain_collections(client[db_name], skipped)
             if selected(f"{db_name}.{i['name']}", include, exclude)
             and (options.shard is None or shard_of(str(i["name"]), options.shard[1]) == options.shard[0])
+            and str(i["name"]) not in options.skip_collections
         ]
     except PyMongoError as exc:
         raise _wrap(exc, f"listing collections of {db_name}", url) from None
