@@ -305,3 +305,31 @@ def test_sharding_a_source_that_is_not_mongodb_on_fargate_exits_2_with_one_line(
     errors = [line for line in result.err.splitlines() if line.startswith("lastgood: error:")]
     assert len(errors) == 1 and f"source {source!r} cannot be backed up in shards" in errors[0]
     assert 'runner = "fargate"' in errors[0] and "Traceback" not in result.err
+
+
+def test_with_client_side_encryption_a_retry_re_reads_the_finished_objects_exactly(
+    sharded: dict[str, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from tests.helpers.replica import reset_caches
+    from tests.helpers.shards import SHARDED_CONFIG
+
+    # Given the sharded source with client_side_encryption = true
+    text = SHARDED_CONFIG.read_text(encoding="utf-8").replace(
+        "fargate_shards = 3\n", "fargate_shards = 3\nclient_side_encryption = true\n"
+    )
+    config = tmp_path / "encrypted.toml"
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("LASTGOOD_CONFIG", str(config))
+    reset_caches()
+    store, when = BackupStore.from_settings(), slot(12)
+    backup_id = _backup_id(when)
+    run_shard(SOURCE, slot=when, shard=0, of=SHARDS, store=store)
+    record = read_record(store, SOURCE, backup_id, 0, SHARDS)
+    assert record is not None and {o.encryption for o in record.objects} == {"aws:kms+aws-encryption-sdk"}
+    # When an attempt killed before its record is retried
+    store.s3.delete_object(Bucket=store.bucket, Key=shard_record_key(SOURCE, backup_id, 0, SHARDS))
+    run_shard(SOURCE, slot=when, shard=0, of=SHARDS, store=store)
+    # Then the re-read entries (decrypted to count the documents) are the ones the writer made
+    again = read_record(store, SOURCE, backup_id, 0, SHARDS)
+    assert again is not None and again.objects == record.objects and again.counts == record.counts
+    _commit_and_restore(store, when, sharded)
