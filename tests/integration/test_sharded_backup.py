@@ -333,3 +333,48 @@ def test_with_client_side_encryption_a_retry_re_reads_the_finished_objects_exact
     again = read_record(store, SOURCE, backup_id, 0, SHARDS)
     assert again is not None and again.objects == record.objects and again.counts == record.counts
     _commit_and_restore(store, when, sharded)
+
+
+def _forge(store: BackupStore, backup_id: str, shard: int, **changes: Any) -> None:
+    """Replace a shard's record by one with `changes` (built with the writer's model)."""
+    record = read_record(store, SOURCE, backup_id, shard, SHARDS)
+    assert record is not None
+    store.put_bytes(
+        shard_record_key(SOURCE, backup_id, shard, SHARDS), record.model_copy(update=changes).to_bytes()
+    )
+
+
+@pytest.mark.parametrize(
+    ("day", "forgery", "refusal"),
+    [
+        (13, "other-server", "read from different servers"),
+        (14, "wrong-shard", "which belongs to shard"),
+        (15, "foreign-object", "not an object of its collections"),
+    ],
+)
+def test_records_that_do_not_make_one_backup_refuse_the_commit(
+    sharded: dict[str, int], day: int, forgery: str, refusal: str
+) -> None:
+    store, when = BackupStore.from_settings(), slot(day)
+    backup_id = _backup_id(when)
+    for i in range(SHARDS):
+        run_shard(SOURCE, slot=when, shard=i, of=SHARDS, store=store)
+    zero, one = (read_record(store, SOURCE, backup_id, i, SHARDS) for i in (0, 1))
+    assert zero is not None and one is not None and zero.source_identity is not None
+    # Given (fault injection) shard 1's record claiming another server, another shard's
+    # collection, or one of shard 0's objects
+    if forgery == "other-server":
+        _forge(
+            store,
+            backup_id,
+            1,
+            source_identity=zero.source_identity.model_copy(update={"server_id": "replset:other"}),
+        )
+    elif forgery == "wrong-shard":
+        _forge(store, backup_id, 1, collections=[*one.collections, zero.collections[0]])
+    else:
+        _forge(store, backup_id, 1, objects=[*one.objects, zero.objects[0]])
+    # Then the commit refuses and nothing is committed
+    with pytest.raises(BackupError, match=refusal):
+        commit_shards(SOURCE, slot=when, of=SHARDS, store=store)
+    assert not store.has_manifest(SOURCE, backup_id)

@@ -51,7 +51,7 @@ def _records(store: BackupStore, source: str, backup_id: str, of: int) -> list[S
 
 def _check_together(records: list[ShardRecord], backup_id: str) -> None:
     """One server, one database, each collection and object name in exactly one shard, in its own."""
-    from lastgood.engines.mongodb_dump import shard_of
+    from lastgood.engines.mongodb_dump import collection_of, shard_of
 
     servers = {r.source_identity.server_id for r in records if r.source_identity is not None}
     if len(servers) > 1:
@@ -72,6 +72,11 @@ def _check_together(records: list[ShardRecord], backup_id: str) -> None:
                     f"which belongs to shard {shard_of(collection, record.of)}/{record.of}"
                 )
         for entry in record.objects:
+            if collection_of(entry.key) not in record.collections:
+                raise BackupError(
+                    f"cannot commit {backup_id}: shard {record.label} lists {entry.key!r}, "
+                    "which is not an object of its collections"
+                )
             if entry.key in seen:
                 raise BackupError(
                     f"cannot commit {backup_id}: {entry.key!r} is listed by shards {seen[entry.key]} "
