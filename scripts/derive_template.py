@@ -81,6 +81,9 @@ def derive(config: LastgoodConfig) -> dict[str, Any]:
             "CaptureSchedule": capture_schedule(source.capture_interval_seconds),
             "CaptureState": "ENABLED" if source.pitr else "DISABLED",
             "Runner": source.runner,  # lambda | fargate: which one its backup schedule targets
+            # The Fargate backup's shard indexes (a MongoDB source's fargate_shards > 1), "[]" unsharded:
+            # the schedule's state-machine input carries them (statemachine/backup.asl.json)
+            "Shards": json.dumps(list(range(source.fargate_shards))) if source.fargate_shards > 1 else "[]",
         }
     ids = declared_secret_ids(config)
     dataset_secret = ids.get(DATASETS_SECRET) if config.datasets else None

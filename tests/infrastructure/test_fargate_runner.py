@@ -27,6 +27,8 @@ from tests.helpers.fargate import (
     container_command,
     dockerfile_entrypoint,
     ecs_tasks,
+    item_commands,
+    map_of,
     scopes,
     tasks,
     transitions,
@@ -48,6 +50,7 @@ from tests.helpers.template import (
 )
 
 MIXED_CONFIG = ROOT / "tests/fixtures/config/one-fargate-one-lambda.toml"
+SHARDED_CONFIG = ROOT / "tests/fixtures/config/sharded-mongodb.toml"
 CONTAINER = "lastgood"
 FARGATE_RESOURCES = {
     "FargateCluster": "AWS::ECS::Cluster",
@@ -92,15 +95,29 @@ def test_every_state_is_reachable_from_start_and_no_next_dangles() -> None:
         assert seen == set(states), f"unreachable: {set(states) - seen}"
 
 
+def _catch(name: str, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """A task's Catch, or for a shard task (alone in its Map's body) its Map's Catch."""
+    shard_map = map_of(name)
+    if shard_map is None:
+        catches: list[dict[str, Any]] = state["Catch"]
+        return catches
+    assert "Catch" not in state and state.get("End") is True, name
+    assert list(shard_map["ItemProcessor"]["States"]) == [name]
+    return list(shard_map["Catch"])
+
+
 def test_every_task_retries_with_backoff_and_catches_everything() -> None:
-    assert len(tasks()) == 3  # backup, drill, alert
+    assert len(tasks()) == 5  # backup, shard, commit, drill, alert
     for name, state in tasks().items():
         assert state["Retry"], name
         for retry in state["Retry"]:
             assert retry["MaxAttempts"] >= 1 and retry["BackoffRate"] > 1 and retry["IntervalSeconds"] >= 1, (
                 name
             )
-        assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"]), name
+        assert any("States.ALL" in c["ErrorEquals"] for c in _catch(name, state)), name
+    # the shard and commit tasks retry as the single backup task does
+    backup = tasks()["RunBackupTask"]["Retry"]
+    assert tasks()["RunShardTask"]["Retry"] == backup and tasks()["RunCommitTask"]["Retry"] == backup
 
 
 def test_a_failed_source_is_published_to_the_alert_topic_and_fails_the_execution() -> None:
@@ -108,8 +125,9 @@ def test_a_failed_source_is_published_to_the_alert_topic_and_fails_the_execution
     (body,) = [s["ItemProcessor"] for s in machine["States"].values() if s["Type"] == "Map"]
     states = body["States"]
     for name, state in ecs_tasks().items():
-        # Given a failing ECS task / Then its Catch goes to the SNS publish on the alert topic
-        (catch,) = state["Catch"]
+        # Given a failing ECS task (a shard task: its shard Map, once the retries are spent) /
+        # Then its Catch goes to the SNS publish on the alert topic
+        (catch,) = _catch(name, state)
         notify = states[catch["Next"]]
         assert notify["Resource"].endswith(":states:::sns:publish"), name
         assert notify["Parameters"]["TopicArn"] == "${AlertTopicArn}"
@@ -130,18 +148,33 @@ def test_the_map_fans_out_over_the_input_sources() -> None:
     assert each["ItemSelector"]["source.$"] == "$$.Map.Item.Value"
 
 
+SLOT = "2026-01-01T02:00:00Z"
+
+
 @pytest.mark.parametrize(
-    ("task", "drill", "expected"),
+    ("task", "drill", "extra", "expected"),
     [
-        ("RunBackupTask", False, ["backup", "--source", "warehouse", "--slot", "2026-01-01T02:00:00Z"]),
-        ("RunDrillTask", True, ["verify", "--latest", "--source", "warehouse", "--drill"]),
+        ("RunBackupTask", False, {}, ["backup", "--source", "warehouse", "--slot", SLOT]),
+        ("RunDrillTask", True, {}, ["verify", "--latest", "--source", "warehouse", "--drill"]),
+        (
+            "RunShardTask",
+            False,
+            {"shard": "1/3"},
+            ["backup", "--source", "warehouse", "--slot", SLOT, "--shard", "1/3"],
+        ),
+        (
+            "RunCommitTask",
+            False,
+            {"of": "3"},
+            ["backup", "--source", "warehouse", "--slot", SLOT, "--commit-shards", "3"],
+        ),
     ],
 )
 def test_each_task_overrides_the_lastgood_container_with_a_command_the_cli_accepts(
-    task: str, drill: bool, expected: list[str]
+    task: str, drill: bool, extra: dict[str, str], expected: list[str]
 ) -> None:
-    # Given a Map item as the schedule sends it
-    item = {"source": "warehouse", "slot": "2026-01-01T02:00:00Z"}
+    # Given a Map item as the schedule sends it (a shard or commit task: as the shard states pass it)
+    item = {"source": "warehouse", "slot": SLOT, **extra}
     state = ecs_tasks()[task]
     params = state["Parameters"]
     # Then the task runs the right task definition on Fargate, overriding the lastgood container …
@@ -153,6 +186,29 @@ def test_each_task_overrides_the_lastgood_container_with_a_command_the_cli_accep
     # … with a command line the CLI parses (entry point `lastgood --no-env-file` + the command)
     args = build_parser().parse_args(dockerfile_entrypoint()[1:] + command)
     assert args.source == "warehouse" and (getattr(args, "drill", False) is drill)
+
+
+def test_a_sharded_source_runs_every_shard_then_one_commit_and_an_unsharded_one_a_single_backup() -> None:
+    # Given the schedule's input for a MongoDB source with fargate_shards = 3
+    sharded = {"sources": ["catalog"], "slot": SLOT, "drill": False, "shards": [0, 1, 2]}
+    # Then its item runs one shard task per shard (I/N), then the commit of N
+    base = ["backup", "--source", "catalog", "--slot", SLOT]
+    assert item_commands(sharded) == [
+        [*base, "--shard", "0/3"],
+        [*base, "--shard", "1/3"],
+        [*base, "--shard", "2/3"],
+        [*base, "--commit-shards", "3"],
+    ]
+    # And an unsharded input (shards [] as the schedules send it, or no shards at all: an
+    # execution started by hand) runs the single backup task; a drill runs the drill task
+    for unsharded in ({**sharded, "shards": []}, {k: v for k, v in sharded.items() if k != "shards"}):
+        assert item_commands(unsharded) == [base]
+    drill = {"sources": ["catalog"], "slot": SLOT, "drill": True, "shards": [0, 1, 2]}
+    assert item_commands(drill) == [["verify", "--latest", "--source", "catalog", "--drill"]]
+    # And every command line parses (entry point + command)
+    for command in item_commands(sharded):
+        args = build_parser().parse_args(dockerfile_entrypoint()[1:] + command)
+        assert args.source == "catalog" and args.slot == SLOT
 
 
 def test_every_substitution_the_definition_uses_is_given_by_the_template_and_none_is_unused() -> None:
@@ -337,6 +393,7 @@ def test_enabled_a_fargate_source_is_scheduled_on_the_state_machine_and_a_lambda
         "sources": ["warehouse"],
         "slot": "<aws.scheduler.scheduled-time>",
         "drill": False,
+        "shards": [],  # not sharded (fargate_shards is for MongoDB)
     }
     assert fargate["ScheduleExpression"] == "rate(1 day)"  # the config's schedule, as on Lambda
 
@@ -376,7 +433,12 @@ def test_cfn_lint_is_clean_with_the_path_enabled_and_disabled(
     _, built = mixed
     enabled = with_defaults(built, ENABLED, tmp_path / "enabled.json")
     disabled = with_defaults(built, {"FargateRunner": "disabled"}, tmp_path / "disabled.json")
-    result = cfn_lint(ROOT / "template.yaml", enabled, disabled)
+    # (and a deployment with a sharded MongoDB source on Fargate: its schedule input carries the shards)
+    derive_template.build(SHARDED_CONFIG, tmp_path / "sharded" / "build" / "template.json")
+    sharded = with_defaults(
+        tmp_path / "sharded" / "build" / "template.json", ENABLED, tmp_path / "sharded.json"
+    )
+    result = cfn_lint(ROOT / "template.yaml", enabled, disabled, sharded)
     assert result.returncode == 0, result.stdout + result.stderr
     # And the lint would see a broken value (the check is not vacuous)
     broken = with_defaults(built, {**ENABLED, "FargateImageUri": "docker.io/lastgood"}, tmp_path / "bad.json")
@@ -406,3 +468,24 @@ def test_the_task_command_line_is_documented_as_the_e2e_test_runs_it() -> None:
     assert shlex.join([*dockerfile_entrypoint(), "backup", "--source", "NAME"]) in text
     assert 'runner = "fargate"' in text and "FargateRunner=enabled" in text
     assert resources("AWS::ECS::TaskDefinition")
+
+
+def test_a_sharded_mongodb_source_s_schedule_sends_its_shard_indexes(tmp_path: Path) -> None:
+    # Given a config with a MongoDB source on Fargate with fargate_shards = 3 (and two unsharded)
+    out = tmp_path / "build" / "template.json"
+    derive_template.build(SHARDED_CONFIG, out)
+    template = expand(load(out))
+    shards = {v["Name"]: v["Shards"] for v in template["Mappings"]["Source"].values()}
+    assert shards == {"shardedmongo": "[0, 1, 2]", "warehouse": "[]", "catalog": "[]"}
+    # Then its backup schedule starts the state machine with the shard indexes the Map fans out over
+    deployed = deployed_schedules(template, ENABLED)
+    body = schedule_input(deployed["FargateBackupScheduleShardedmongo"])
+    assert body == {
+        "sources": ["shardedmongo"],
+        "slot": "<aws.scheduler.scheduled-time>",
+        "drill": False,
+        "shards": [0, 1, 2],
+    }
+    assert item_commands({**body, "slot": SLOT})[-1][-2:] == ["--commit-shards", "3"]
+    # And the drill schedule is unchanged (the drill restores the one committed backup)
+    assert "shards" not in schedule_input(deployed["FargateDrillScheduleShardedmongo"])

@@ -108,7 +108,9 @@ def list_source(s3: Any, bucket: str, source: str) -> list[BackupListing]:
                 item.last_modified = modified
             if name == keys.MANIFEST_NAME:
                 item.status = "complete"
-            elif name not in (keys.VERIFICATION_NAME, keys.ACCEPTANCE_NAME) and not keys.is_pin_key(name):
+            elif name not in (keys.VERIFICATION_NAME, keys.ACCEPTANCE_NAME) and not (
+                keys.is_pin_key(name) or keys.is_shard_key(name)
+            ):
                 item.objects += 1
                 item.size += int(obj.get("Size", 0))
     return list(grouped.values())

@@ -9,6 +9,9 @@
     backups/<source>/<backup_id>/pins/<stamp>.<pin|unpin>.json
                                                      pin records (`lastgood.backups.pinrecord`):
                                                      append-only, the newest one is the pin state
+    backups/<source>/<backup_id>/shards/<i>-of-<n>.json
+                                                     a Fargate shard's record (`lastgood.backups.shard`),
+                                                     create-once, before the shards' manifest exists
     locks/<source>/<slot>.lock                       one per schedule slot (conditional write)
     locks/prune-<source>.lock                        one prune of a source at a time
     audit/<kind>/<YYYY>/<MM>/<DD>/<ts>-<id>.json     the audit trail (`lastgood.storage.audit`)
@@ -43,6 +46,7 @@ __all__ = [
     "MANIFEST_NAME",
     "PINS_DIR",
     "RESERVED_NAMES",
+    "SHARDS_DIR",
     "STATUS_PAGE_KEY",
     "VERIFICATION_NAME",
     "BackupKey",
@@ -53,6 +57,7 @@ __all__ = [
     "is_lastgood_document",
     "is_manifest_key",
     "is_pin_key",
+    "is_shard_key",
     "is_verification_key",
     "lock_key",
     "manifest_key",
@@ -61,6 +66,7 @@ __all__ = [
     "pin_key",
     "pin_state_from_key",
     "prune_lock_key",
+    "shard_record_key",
     "source_from_prefix",
     "source_prefix",
     "status_page_key",
@@ -79,6 +85,9 @@ assert {MANIFEST_NAME, VERIFICATION_NAME, ACCEPTANCE_NAME} == RESERVED_NAMES
 # No engine writes such a name (the writer refuses it too), so they never pass for data.
 PINS_DIR = "pins/"
 _PIN_RE = re.compile(r"^pins/\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}\.(?P<state>pin|unpin)\.json$")
+# Shard records: `shards/<i>-of-<n>.json` below the backup prefix (no MongoDB object name ends so).
+SHARDS_DIR = "shards/"
+_SHARD_RE = re.compile(r"^shards/\d{1,4}-of-\d{1,4}\.json$")
 
 
 class BackupKey(NamedTuple):
@@ -129,6 +138,17 @@ def pin_key(source: str, backup_id: str, at: datetime, rand: str, *, pinned: boo
     return f"{backup_prefix(source, backup_id)}{PINS_DIR}{stamp}-{rand}.{'pin' if pinned else 'unpin'}.json"
 
 
+def shard_record_key(source: str, backup_id: str, shard: int, of: int) -> str:
+    """Shard `shard` of `of`'s record of one sharded backup (`lastgood.backups.shard`)."""
+    return f"{backup_prefix(source, backup_id)}{SHARDS_DIR}{shard}-of-{of}.json"
+
+
+def is_shard_key(key: str) -> bool:
+    """A shard record (`backups/<source>/<id>/shards/<i>-of-<n>.json`, or its relpath)."""
+    parsed = parse_key(key)
+    return _SHARD_RE.match(parsed.relpath if parsed else key) is not None
+
+
 def prune_lock_key(source: str) -> str:
     return f"{LOCKS_PREFIX}prune-{source}.lock"
 
@@ -176,12 +196,17 @@ def pin_state_from_key(key: str) -> bool:
 
 
 def is_lastgood_document(relpath: str) -> bool:
-    """A name lastgood itself writes next to the data (manifest, verification, pin records).
+    """A name lastgood itself writes next to the data (manifest, verification, pin and shard records).
 
     Data objects may not use such a name, nor end in `/manifest.json` or `/verification.json`
     (the bucket policy and the health/summary roles match those names under any prefix)."""
     base = relpath.rsplit("/", 1)[-1]
-    return relpath in RESERVED_NAMES or base in RESERVED_NAMES or _PIN_RE.match(relpath) is not None
+    return (
+        relpath in RESERVED_NAMES
+        or base in RESERVED_NAMES
+        or _PIN_RE.match(relpath) is not None
+        or _SHARD_RE.match(relpath) is not None
+    )
 
 
 # The status page (`lastgood.monitoring.status_page`), rewritten by every summary run. Not a

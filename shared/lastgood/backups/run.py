@@ -369,40 +369,15 @@ def run_backup(
             raise BackupError(f"backup of {source.name!r} failed; nothing was committed: {cause}") from None
         raise
 
-    if pin:
-        _record_pin(store, manifest, reason)
-    if lock is not None:
-        try:
-            store.complete_slot_lock(lock, backup_id)
-        except Exception as exc:  # the backup is committed; a 'running' lock only blocks this slot
-            logger.warning("could not mark the slot lock done", extra={**log_extra, "error": str(exc)[:200]})
-    values: dict[str, tuple[str, float]] = {
-        METRIC_SUCCESS: ("Count", 1),
-        METRIC_BYTES: ("Bytes", manifest.totals.bytes),
-        METRIC_DURATION: ("Seconds", manifest.duration_s),
-    }
-    values.update(ratios)
-    values[METRIC_SUSPECT] = ("Count", 1 if manifest.suspect else 0)
-    _emit(source.name, **values)
-    _audit(
+    from lastgood.backups.finish import finish_committed  # (imports this module)
+
+    return finish_committed(
         store,
-        {
-            "source": source.name,
-            "backup_id": backup_id,
-            "result": "ok",
-            "bytes": manifest.totals.bytes,
-            "count": manifest.totals.count,
-            "pinned": pin,
-            "pin_reason": reason,
-            "suspect": manifest.suspect,
-            "suspect_reason": manifest.suspect_reason,
-        },
-    )
-    if manifest.suspect:
-        logger.warning("backup committed as suspect", extra={**log_extra, "reason": manifest.suspect_reason})
-    logger.info(
-        "backup committed", extra={**log_extra, "bytes": manifest.totals.bytes, "s": manifest.duration_s}
-    )
-    return BackupResult(
-        "ok", source.name, manifest.summary(), backup_id=backup_id, slot=slot_time, manifest=manifest
+        manifest,
+        lock=lock,
+        slot_time=slot_time,
+        ratios=ratios,
+        log_extra=log_extra,
+        pin=pin,
+        reason=reason,
     )

@@ -1,5 +1,7 @@
 """`lastgood backup --source NAME [--json] [--pin --reason TEXT] [--slot TIME]`
-and `lastgood backup --estimate --source NAME [--json]` (size, expected duration and memory, Fargate or not)."""
+and `lastgood backup --estimate --source NAME [--json]` (size, expected duration and memory, Fargate or not);
+`--slot T --shard I/N` / `--slot T --commit-shards N`: a MongoDB backup fanned out over Fargate tasks
+(`lastgood.backups.shard`)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="take no backup: the source's size now, the expected duration and peak memory from the last "
         "runs' manifests, and whether it should move to Fargate (docs/limits.md)",
     )
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help='with --slot (MongoDB, runner = "fargate"): dump shard I of N of the collections into the '
+        "slot's sharded backup and record it; nothing is restorable before --commit-shards",
+    )
+    parser.add_argument(
+        "--commit-shards",
+        metavar="N",
+        type=int,
+        help="with --slot: commit the slot's sharded backup from its N shard records (refused, nothing "
+        "committed, while one is missing)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -56,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     logs_to_stderr()
     if args.estimate:
         return estimate(args)
+    if args.shard is not None or args.commit_shards is not None:
+        return sharded(args)
 
     from lastgood.backups.store import BackupStore
     from lastgood.cli.output import byte_progress
@@ -94,6 +111,33 @@ def run(args: argparse.Namespace) -> int:
             f"skips this one; if the new size is expected, run `lastgood accept {result.backup_id}`."
         )
         (sys.stderr if args.json else sys.stdout).write(warning + "\n")
+    return 0
+
+
+def sharded(args: argparse.Namespace) -> int:
+    """`--shard I/N` or `--commit-shards N` (the Fargate state machine's fan-out of one source)."""
+    from lastgood.backups.shard import parse_shard, run_shard
+    from lastgood.backups.shard_commit import commit_shards
+    from lastgood.core.errors import UsageError
+
+    if args.shard is not None and args.commit_shards is not None:
+        raise UsageError("--shard and --commit-shards do not go together: run each shard, then the commit")
+    if args.slot is None or args.pin or args.reason or args.estimate:
+        raise UsageError("--shard / --commit-shards need --slot and take no --pin, --reason or --estimate")
+    if args.shard is not None:
+        index, count = parse_shard(args.shard)
+        result = run_shard(args.source, slot=args.slot, shard=index, of=count)
+    else:
+        result = commit_shards(args.source, slot=args.slot, of=args.commit_shards)
+    if args.json:
+        sys.stdout.write(json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(result.message + "\n")
+    if result.manifest is not None and result.manifest.suspect:
+        sys.stderr.write(
+            f"WARNING: {result.source}/{result.backup_id} was committed as SUSPECT: "
+            f"{result.manifest.suspect_reason}\n"
+        )
     return 0
 
 

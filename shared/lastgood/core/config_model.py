@@ -219,9 +219,9 @@ class SourceConfig(_Strict):
     def capture_interval_seconds(self) -> int:
         return parse_duration_seconds(self.capture_interval)
 
-    # Where the scheduled backup runs: the backup Lambda (15-minute limit), or the Fargate task
-    # through the Step Functions state machine (template parameter FargateRunner; docs/limits.md).
+    # Where the scheduled backup runs: the Lambda (15 minutes) or Fargate (FargateRunner; docs/limits.md).
     runner: Literal["lambda", "fargate"] = "lambda"
+    fargate_shards: int = Field(1, ge=1, le=64)  # MongoDB on Fargate: tasks (lastgood.backups.shard)
 
     @field_validator("rpo", "rto")
     @classmethod
@@ -260,6 +260,10 @@ class SourceConfig(_Strict):
                 check_pg_dump_args(self.pg_dump_args)
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
+        if self.fargate_shards > 1 and (self.engine != "mongodb" or self.runner != "fargate"):
+            raise ValueError(
+                f'fargate_shards is for mongodb on "fargate", not {self.engine} on {self.runner}'
+            )
         if self.pitr and self.engine != "postgres":
             raise ValueError(f"pitr (point-in-time recovery) is for postgres sources, not {self.engine}")
         if self.pitr and self.pitr_max_lag_bytes <= self.pitr_lag_alarm_bytes:

@@ -63,6 +63,11 @@ class EngineOptions(BaseModel):
     # PostgreSQL: dump in this exported snapshot (a logical replication slot's, for PITR) instead
     # of exporting one; the exporting connection must stay open while the dump runs.
     snapshot: str | None = None
+    # MongoDB on Fargate (`fargate_shards`): dump only the collections of shard (index, of), by
+    # `mongodb_dump.shard_of` (a stable hash of the collection's name).
+    shard: tuple[int, int] | None = None
+    # ... leaving out these collections (an earlier attempt of the shard finished them).
+    skip_collections: tuple[str, ...] = ()
 
 
 class ServerIdentity(BaseModel):

@@ -8,11 +8,14 @@ streamed through gzip while the next batches are read ahead) and
 extended JSON: options, indexes, uuid, collectionName, type). Views and
 `system.*` collections are not dumped. Collections are dumped
 `PARALLEL_COLLECTIONS` at a time (`mongodb_parallel`), as mongodump does.
+With `options.shard = (i, n)` only the collections `shard_of` puts in shard i of n are
+dumped (the Fargate fan-out: `lastgood.backups.shard`), with the same object names.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import threading
 from typing import Any
 
@@ -37,6 +40,24 @@ from lastgood.engines.mongodb_parallel import PARALLEL_COLLECTIONS, prefetch, ru
 
 DUMP_BUFFER = 1 << 20  # raw BSON gathered before each zlib call: few, large compress calls
 PREFETCH_BATCHES = 4  # server batches read ahead of gzip + upload, per collection
+
+
+def shard_of(collection: str, shards: int) -> int:
+    """The shard (0 … shards-1) a collection belongs to: SHA-256 of its name (UTF-8) mod `shards`.
+    Stable across processes and Python versions (never `hash()`), so every shard task of one
+    backup agrees on the partition."""
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, got {shards}")
+    return int.from_bytes(hashlib.sha256(collection.encode("utf-8")).digest()[:8], "big") % shards
+
+
+def collection_of(relpath: str) -> str | None:
+    """The collection a dump object belongs to (`<db>/<coll>.bson.gz` or `.metadata.json.gz`)."""
+    _, _, name = relpath.partition("/")
+    for suffix in (".bson.gz", ".metadata.json.gz"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
 
 
 def _object_paths(db: str, coll: str) -> tuple[str, str]:
@@ -109,6 +130,8 @@ def dump(url: str, target: DumpTarget, options: EngineOptions) -> DumpResult:
             i
             for i in plain_collections(client[db_name], skipped)
             if selected(f"{db_name}.{i['name']}", include, exclude)
+            and (options.shard is None or shard_of(str(i["name"]), options.shard[1]) == options.shard[0])
+            and str(i["name"]) not in options.skip_collections
         ]
     except PyMongoError as exc:
         raise _wrap(exc, f"listing collections of {db_name}", url) from None
