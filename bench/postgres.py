@@ -26,6 +26,7 @@ ROWS = 200_000  # ~130 MB of tables and indexes, ~20 MB custom-format dump at BE
 GOAL_ROWS = 2_000_000  # ~200 MB of dump: the issue's goals hold "at >= 190 MB of dump"
 GOAL_MB = 190
 ROUNDS = 3
+GOAL_ROUNDS = 5  # the judged point: ~25 s runs on a shared 2-core machine
 NATIVE_RESTORE_FLAGS = ("--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction")
 
 
@@ -36,6 +37,15 @@ def run(ctx: Context) -> None:
     _measure(ctx, max(small, GOAL_ROWS), judged=True)
 
 
+def _checkpoint(url: str) -> None:
+    """Untimed, before every run: write out the dirty buffers the previous run (or the data
+    generation) left, so no run pays for another's checkpoint."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+
+
 def _measure(ctx: Context, rows: int, *, judged: bool) -> None:
     from lastgood.backups.restore import restore_backup
     from lastgood.backups.run import run_backup
@@ -43,6 +53,7 @@ def _measure(ctx: Context, rows: int, *, judged: bool) -> None:
 
     url = ctx.env["DATABASE_URL"]
     generate_postgres(url, rows)
+    rounds = GOAL_ROUNDS if judged else ROUNDS
 
     def native() -> None:
         with open("/dev/null", "wb") as sink:
@@ -51,7 +62,7 @@ def _measure(ctx: Context, rows: int, *, judged: bool) -> None:
     def ours() -> object:
         return run_backup("postgres", on_demand=True, store=ctx.store)
 
-    (native_s, _), (ours_s, result) = best_of(ROUNDS, native, ours)
+    (native_s, _), (ours_s, result) = best_of(rounds, native, ours, before=lambda: _checkpoint(url))
     assert result.manifest is not None
     size = result.manifest.totals.bytes
     judge = judged and size >= GOAL_MB * 1e6
@@ -65,7 +76,8 @@ def _measure(ctx: Context, rows: int, *, judged: bool) -> None:
         ratio >= 0.95 if judge else None,
         f"{sum(postgres_table_rows(rows).values())} rows in 5 tables, {size / 1e6:.1f} MB dump: "
         f"pg_dump -Fc {native_s:.2f}s, lastgood {ours_s:.2f}s "
-        f"({size / ours_s / 1e6:.1f} MB/s streamed to S3 with SHA-256 + SSE-KMS; best of {ROUNDS})",
+        f"({size / ours_s / 1e6:.1f} MB/s streamed to S3 with SHA-256 + SSE-KMS; best of {rounds}, "
+        "a CHECKPOINT before each run)",
         "postgres",
     )
     if judged:
@@ -89,8 +101,11 @@ def _measure(ctx: Context, rows: int, *, judged: bool) -> None:
         # the target is emptied before every run: no force, so no --clean (the same flags as pg_restore's)
         return restore_backup(result.backup_id, source="postgres", target_url=target, store=ctx.store)
 
-    wipe = lambda: ENGINE.wipe(target)  # noqa: E731 - untimed, before every run
-    (native_r, _), (ours_r, report) = best_of(ROUNDS, native_restore, ours_restore, before=wipe)
+    def wipe() -> None:  # untimed, before every run
+        ENGINE.wipe(target)
+        _checkpoint(target)
+
+    (native_r, _), (ours_r, report) = best_of(rounds, native_restore, ours_restore, before=wipe)
     ENGINE.wipe(target)
     dump_file.unlink()
     ratio = native_r / ours_r
@@ -103,6 +118,6 @@ def _measure(ctx: Context, rows: int, *, judged: bool) -> None:
         f"pg_restore {' '.join(NATIVE_RESTORE_FLAGS)} (local file) {native_r:.2f}s, lastgood "
         f"{ours_r:.2f}s (streamed once from S3 into the same pg_restore, SHA-256 checked before its "
         f"transaction can commit; separate verify pass {report.verify_seconds:.2f}s; "
-        f"counts match: {report.ok}; best of {ROUNDS})",
+        f"counts match: {report.ok}; best of {rounds}, emptied and CHECKPOINTed before each run)",
         "postgres",
     )
