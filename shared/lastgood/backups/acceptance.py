@@ -24,7 +24,7 @@ from lastgood.backups.keys import acceptance_key, is_acceptance_key
 from lastgood.core.errors import ConfigError, LastgoodError
 from lastgood.core.observability import logger
 from lastgood.core.timefmt import iso_z
-from lastgood.storage.s3 import error_code, is_not_found, is_precondition_failed
+from lastgood.storage.s3 import error_code, is_precondition_failed
 
 if TYPE_CHECKING:
     from lastgood.backups.catalog import BackupListing
@@ -64,12 +64,9 @@ class AcceptanceRecord(BaseModel):
 def read_acceptance(store: BackupStore, source: str, backup_id: str) -> AcceptanceRecord | None:
     """The backup's acceptance record; None when absent or unreadable (= not accepted)."""
     key = acceptance_key(source, backup_id)
-    try:
-        body = store.s3.get_object(Bucket=store.bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if is_not_found(exc):
-            return None
-        raise
+    body = store.get_bytes(key)
+    if body is None:
+        return None
     try:
         record = AcceptanceRecord.from_json(body)
     except ValueError as exc:

@@ -49,7 +49,7 @@ from lastgood.core.redact import redact_text
 from lastgood.core.settings import get_secret
 from lastgood.core.timefmt import iso_z
 from lastgood.engines.base import ServerIdentity
-from lastgood.storage.s3 import is_not_found, is_precondition_failed
+from lastgood.storage.s3 import is_precondition_failed
 
 SHARD_RECORD_FORMAT = 1
 MAX_SHARDS = 64  # one Fargate task per shard; more tasks than collections buy nothing
@@ -135,12 +135,9 @@ def sharded_source(name: str, of: int) -> SourceConfig:
 def read_record(store: BackupStore, source: str, backup_id: str, shard: int, of: int) -> ShardRecord | None:
     """The shard's record (checked to describe that shard), or None when it has none."""
     key = shard_record_key(source, backup_id, shard, of)
-    try:
-        body = store.s3.get_object(Bucket=store.bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if is_not_found(exc):
-            return None
-        raise
+    body = store.get_bytes(key)
+    if body is None:
+        return None
     where = f"s3://{store.bucket}/{key}"
     record = ShardRecord.from_json(body, where=where)
     if (record.source, record.backup_id, record.shard, record.of) != (source, backup_id, shard, of):

@@ -150,6 +150,15 @@ class BackupStore:
         )
         return str(resp.get("ETag", ""))
 
+    def get_bytes(self, key: str) -> bytes | None:
+        """A small object's bytes, or None when there is no such key (other S3 errors raise)."""
+        try:
+            return bytes(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
     # ----------------------------------------------------------------- slot locks (lastgood.backups.locks)
 
     def acquire_slot_lock(
@@ -199,14 +208,9 @@ class BackupStore:
         return manifest
 
     def read_verification(self, source: str, backup_id: str) -> VerificationRecord | None:
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=verification_key(source, backup_id))[
-                "Body"
-            ].read()
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise
+        body = self.get_bytes(verification_key(source, backup_id))
+        if body is None:
+            return None
         try:
             return VerificationRecord.from_json(body)
         except UnreadableVerification as exc:  # shown as not passed, with the reason
