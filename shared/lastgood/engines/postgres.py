@@ -20,9 +20,7 @@ and their pipes — `lastgood.engines.pg_tools`.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
@@ -48,6 +46,7 @@ from lastgood.engines.base import (
     endpoint_names,
     require_tls,
 )
+from lastgood.engines.pg_counts import USER_TABLES, CountWorker, count_tables
 from lastgood.engines.pg_selection import Selection
 from lastgood.engines.pg_tools import pg_bin_dir, stream_pg_dump, stream_pg_restore, tool_version
 
@@ -101,17 +100,6 @@ def database_name(url: str) -> str:
 
 # --------------------------------------------------------------------------- queries
 
-_USER_TABLES = """
-SELECT n.nspname, c.relname
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind = 'r'
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-   AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
- ORDER BY 1, 2
-"""
-
 _USER_RELATIONS = """
 SELECT count(*)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -123,16 +111,6 @@ SELECT count(*)
 """
 
 
-def _count_tables(conn: psycopg.Connection[Any], tables: list[tuple[str, str]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for schema, table in tables:
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-        ).fetchone()
-        counts[f"{schema}.{table}"] = int(row[0]) if row else 0
-    return counts
-
-
 def _source_error(exc: Exception, url: str, what: str) -> SourceUnavailable:
     return SourceUnavailable(
         f"PostgreSQL {what}: {type(exc).__name__}: {redact_text(str(exc), (url,))}"[:500]
@@ -140,34 +118,6 @@ def _source_error(exc: Exception, url: str, what: str) -> SourceUnavailable:
 
 
 # --------------------------------------------------------------------------- the engine
-
-
-class _CountWorker:
-    """Counts rows on the snapshot connection while pg_dump streams."""
-
-    def __init__(self, conn: psycopg.Connection[Any], tables: list[tuple[str, str]]) -> None:
-        self.conn = conn
-        self.tables = tables
-        self.counts: dict[str, int] = {}
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="pg-counts", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            # One process per count, no parallel workers: the counts have all of pg_dump's run
-            # to finish in, and parallel seq scans would take the cores pg_dump's COPY and
-            # compression need (the restore's counts, on its critical path, keep them)
-            self.conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-            self.counts = _count_tables(self.conn, self.tables)
-        except BaseException as exc:
-            self.error = exc
-
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            with contextlib.suppress(Exception):
-                self.conn.cancel_safe(timeout=5)
-        self.thread.join(timeout=10)
 
 
 class PostgresEngine:
@@ -215,7 +165,7 @@ class PostgresEngine:
                     snapshot = options.snapshot
                 else:
                     snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
-                all_tables = [(str(s), str(t)) for s, t in conn.execute(_USER_TABLES).fetchall()]
+                all_tables = [(str(s), str(t)) for s, t in conn.execute(USER_TABLES).fetchall()]
             except psycopg.Error as exc:
                 raise _source_error(exc, url, "snapshot failed") from None
             dumped = [(s, t) for s, t in all_tables if selection.dumps_table(s, t)]
@@ -235,7 +185,7 @@ class PostgresEngine:
                 "pg_dump starting",
                 extra={"object": relpath, "tables": len(dumped), "switches": selection.pg_dump_switches()},
             )
-            counter = _CountWorker(conn, counted)
+            counter = CountWorker(conn, counted)
             try:
                 with target.open_object(relpath, content_type=CONTENT_TYPE) as writer:
                     stream_pg_dump(args, env, writer, secrets)
@@ -330,8 +280,8 @@ class PostgresEngine:
             with connect(url, timeout_s=10) as conn:
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 conn.read_only = True
-                tables = [(str(s), str(t)) for s, t in conn.execute(_USER_TABLES).fetchall()]
-                return _count_tables(conn, tables)
+                tables = [(str(s), str(t)) for s, t in conn.execute(USER_TABLES).fetchall()]
+                return count_tables(conn, tables)
         except psycopg.Error as exc:
             raise _source_error(exc, url, "count failed") from None
 
@@ -398,7 +348,7 @@ class PostgresEngine:
 
 def iter_tables(url: str) -> Iterator[tuple[str, str]]:
     with connect(url, timeout_s=10) as conn:
-        yield from ((str(s), str(t)) for s, t in conn.execute(_USER_TABLES).fetchall())
+        yield from ((str(s), str(t)) for s, t in conn.execute(USER_TABLES).fetchall())
 
 
 ENGINE = PostgresEngine()
