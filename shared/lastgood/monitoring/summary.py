@@ -39,15 +39,10 @@ class DrillStatus:
 
 
 @dataclass
-class PitrDrillStatus:
+class PitrDrillStatus(DrillStatus):
     """The newest point-in-time drill of a PITR source (`verification.json` `pitr` of a base)."""
 
-    backup_id: str
-    passed: bool
-    at: datetime | None = None
-    recovery_time_s: float | None = None
     last_commit_time: str | None = None  # the newest change the drill replayed
-    error: str | None = None
 
 
 @dataclass
