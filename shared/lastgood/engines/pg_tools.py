@@ -19,7 +19,7 @@ import os
 import subprocess
 import threading
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Protocol
 
 from lastgood.core.errors import BackupError, BackupIntegrityError, ConfigError, RestoreError
 from lastgood.core.redact import redact_text
@@ -118,8 +118,12 @@ def stream_pg_dump(
         raise BackupError(f"pg_dump exited with status {code}: {stderr.text(secrets) or '(no stderr)'}")
 
 
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 def stream_pg_restore(
-    args: list[str], env: dict[str, str], stream: BinaryIO, secrets: tuple[str, ...], relpath: str
+    args: list[str], env: dict[str, str], stream: Readable, secrets: tuple[str, ...], relpath: str
 ) -> None:
     """Feed `stream` to pg_restore's stdin in large chunks; any exception kills pg_restore.
 

@@ -46,9 +46,17 @@ from lastgood.engines.base import (
     endpoint_names,
     require_tls,
 )
-from lastgood.engines.pg_counts import USER_TABLES, CountWorker, count_tables
+from lastgood.engines.pg_archive import WithEntry
+from lastgood.engines.pg_counts import (
+    IN_TRANSACTION_DESC,
+    IN_TRANSACTION_TAG,
+    USER_TABLES,
+    CountWorker,
+    TransactionCounts,
+    count_tables,
+)
 from lastgood.engines.pg_selection import Selection
-from lastgood.engines.pg_tools import pg_bin_dir, stream_pg_dump, stream_pg_restore, tool_version
+from lastgood.engines.pg_tools import Readable, pg_bin_dir, stream_pg_dump, stream_pg_restore, tool_version
 
 _SECURE_MODES = {"require", "verify-ca", "verify-full"}
 CONTENT_TYPE = "application/vnd.postgresql.custom-dump"
@@ -91,6 +99,14 @@ def libpq_args(url: str) -> tuple[str, dict[str, str]]:
             env["PGPASSWORD"] = unquote(password)
         netloc = f"{user}@{host}" if user else host
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), env
+
+
+def _listener(url: str) -> psycopg.Connection[Any] | None:
+    """An autocommit connection to LISTEN on for the in-transaction counts; None if none."""
+    try:
+        return connect(url, timeout_s=10, autocommit=True)
+    except psycopg.Error:
+        return None
 
 
 def database_name(url: str) -> str:
@@ -233,7 +249,9 @@ class PostgresEngine:
 
         Refuses a non-empty target unless `force` (then `--clean --if-exists`, inside the same
         transaction: a failed restore leaves the target as it was). The result's counts are
-        the target's exact counts after the restore (`exact`).
+        the target's exact counts (`exact`), taken inside pg_restore's transaction before it
+        commits (a TOC entry appended to the last object, `lastgood.engines.pg_archive`, reporting
+        with NOTIFY: `pg_counts.TransactionCounts`), else after the commit.
         """
         if not force and not self.is_empty(url):
             raise RestoreError(
@@ -256,12 +274,27 @@ class PostgresEngine:
         if not objects:
             raise RestoreError("the backup has no PostgreSQL dump object to restore")
         opener = getattr(source, "stream_object", None) or source.open_object
-        for relpath in objects:
-            if progress:
-                progress(f"pg_restore {relpath}")
-            with opener(relpath) as stream:
-                stream_pg_restore(args, env, stream, secrets, relpath)
-        return RestoreResult(counts=self.counts(url), exact=True)
+        tally = TransactionCounts(_listener(url))
+        appended = False
+        try:
+            for i, relpath in enumerate(objects):
+                if progress:
+                    progress(f"pg_restore {relpath}")
+                with opener(relpath) as stream:
+                    feed: Readable = stream
+                    if tally.active and i == len(objects) - 1:  # the last restore sees every table
+                        feed = WithEntry(
+                            stream, tag=IN_TRANSACTION_TAG, desc=IN_TRANSACTION_DESC, defn=tally.statement()
+                        )
+                    stream_pg_restore(args, env, feed, secrets, relpath)
+                    appended = isinstance(feed, WithEntry) and feed.appended
+            counts = tally.collect() if appended else None
+        finally:
+            tally.close()
+        if counts is None:  # the archive or the target did not allow it: count after the commit
+            logger.info("counting the restored rows after the commit")
+            counts = self.counts(url)
+        return RestoreResult(counts=counts, exact=True)
 
     # ----------------------------------------------------------------- inspection
 
