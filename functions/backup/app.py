@@ -17,7 +17,6 @@ from lastgood.backups.run import run_backup
 from lastgood.core.config import get_config, require_secrets
 from lastgood.core.events import BackupInput, parse_input
 from lastgood.core.observability import logger, metrics, tracer
-from lastgood.pitr.base import take_base
 
 SAFETY_MARGIN_S = 30
 
@@ -39,6 +38,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # Stop cleanly (abort the upload, release the slot) well before Lambda's hard timeout.
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
     if get_config().source(source).pitr:  # a PITR base: pg_dump on a new replication slot's snapshot
+        from lastgood.pitr.base import take_base  # the replication machinery only where it is used
+
         result = take_base(source, slot=slot, deadline=deadline)
     else:
         result = run_backup(source, slot=slot, deadline=deadline)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lastgood.backups.restore import ProgressFn
 from lastgood.backups.store import BackupStore
@@ -26,7 +26,9 @@ from lastgood.core.errors import LastgoodError
 from lastgood.core.observability import emit_metrics, logger
 from lastgood.core.redact import redact_text
 from lastgood.core.timefmt import iso_z
-from lastgood.pitr.restore import PitrDrill, choose_base, drill_to
+
+if TYPE_CHECKING:  # the replay machinery is imported by a PITR drill, not by every verify cold start
+    from lastgood.pitr.restore import PitrDrill
 
 METRIC_SUCCESS = "PitrDrillSuccess"
 METRIC_RECOVERY = "PitrRecoveryTimeSeconds"
@@ -141,6 +143,8 @@ def run_pitr_drill(
     source: str, *, store: BackupStore | None = None, progress: ProgressFn | None = None
 ) -> PitrDrillOutcome:
     """A PITR drill to now into the source's scratch target; recorded on the base it restored."""
+    from lastgood.pitr.restore import choose_base, drill_to
+
     store = store or BackupStore.from_settings()
     outcome = PitrDrillOutcome(source, to_time=datetime.now(UTC))
     manifest = None
