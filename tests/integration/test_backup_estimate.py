@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from lastgood.backups.estimate import (
@@ -22,12 +25,14 @@ from lastgood.backups.estimate import (
     judge,
 )
 from lastgood.backups.manifest import BackupManifest, ObjectEntry
-from lastgood.backups.run import run_backup
+from lastgood.backups.store import BackupStore
 from lastgood.engines import get_engine
 from lastgood.engines.base import SizeEstimate
 
 from tests.helpers.restore import run_cli
 from tests.helpers.template import function_setting
+
+LASTGOOD = str(Path(sys.executable).with_name("lastgood"))  # the installed command, beside the venv python
 
 pytestmark = pytest.mark.devstack
 
@@ -63,10 +68,22 @@ def test_without_history_the_estimate_says_so_and_states_its_assumption(clean_aw
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_after_real_backups_the_estimate_reads_their_manifests(clean_aws, source: str) -> None:
-    # Given two backups taken by the real backup run
-    manifests = [run_backup(source, on_demand=True).manifest for _ in range(2)]
-    assert all(m is not None and m.peak_rss_bytes for m in manifests)
+def test_after_real_backups_the_estimate_reads_their_manifests(clean_aws, source: str, tmp_path) -> None:
+    # Given two backups taken by the CLI, each in a process of its own as on Lambda or Fargate
+    # (a peak recorded inside the test process would include every earlier test's, and its
+    # finished children's, such as cfn-lint's)
+    for _ in range(2):
+        done = subprocess.run(
+            [LASTGOOD, "--no-env-file", "backup", "--source", source],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    manifests = [b.manifest for b in BackupStore.from_settings().list_backups(source)]
+    assert len(manifests) == 2 and all(m is not None and m.peak_rss_bytes for m in manifests)
     # When estimating
     estimate = estimate_backup(source)
     # Then the duration comes from their bytes/duration and the memory from their recorded peaks

@@ -72,6 +72,25 @@ def test_large_object_streams_in_bounded_parts_and_hashes_the_whole_object():
     assert fake.uploads == {}
 
 
+def test_a_writer_reusing_its_buffer_cannot_change_bytes_already_written():
+    # Given a caller that fills one bytearray again and again (readinto style), and passes
+    # it as a bytearray and as a memoryview
+    fake = FakeS3()
+    store = _store(fake)
+    buf = bytearray(700_001)
+    expected = bytearray()
+    writer = store.writer("postgres", "20250129T020000Z-000003")
+    with writer.open_object("db.dump") as out:
+        for i in range(MIN_PART_SIZE * 3 // len(buf)):
+            buf[:] = bytes([i % 251]) * len(buf)
+            out.write(buf if i % 2 else memoryview(buf))
+            expected += buf
+    # Then the stored object is every write as it was when written, in exact-size parts
+    [entry] = writer.entries
+    assert fake.objects["backups/postgres/20250129T020000Z-000003/db.dump"] == bytes(expected)
+    assert entry.sha256 == hashlib.sha256(expected).hexdigest() and entry.parts == 3
+
+
 def test_exception_inside_the_block_aborts_the_upload_and_propagates():
     fake = FakeS3()
     store = _store(fake)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ class MultipartUpload:
         self.name = name if name is not None else key
         self._error = error
         self._conditional: dict[str, str] = {"IfNoneMatch": "*"} if create_only else {}
-        self._buffer = bytearray()
+        self._buffer = _Chunks()
         self._digest = hashlib.sha256()
         self._size = 0
         self._upload_id: str | None = None
@@ -89,16 +90,12 @@ class MultipartUpload:
     def write(self, data: bytes) -> int:
         if self._closed:
             raise ValueError(f"write to closed upload {self.name!r}")
-        view = memoryview(data)
-        self._digest.update(view)
-        self._size += len(view)
-        self._buffer += view
-        part_size = self.part_size
-        while len(self._buffer) >= part_size:
-            part = bytes(self._buffer[:part_size])
-            del self._buffer[:part_size]
-            self._submit(part)
-        return len(view)
+        self._digest.update(data)
+        n = self._buffer.add(data)
+        self._size += n
+        while len(self._buffer) >= self.part_size:
+            self._submit(self._buffer.take(self.part_size))
+        return n
 
     @property
     def bytes_written(self) -> int:
@@ -150,8 +147,7 @@ class MultipartUpload:
         """Upload the tail and complete the upload (or put the whole object when it is small)."""
         self._closed = True
         if self._upload_id is None:
-            body = bytes(self._buffer)
-            self._buffer.clear()
+            body = self._buffer.take(len(self._buffer))
             self.s3.put_object(
                 Bucket=self.bucket,
                 Key=self.key,
@@ -163,10 +159,8 @@ class MultipartUpload:
             )
             parts = 1
         else:
-            if self._buffer:
-                tail = bytes(self._buffer)
-                self._buffer.clear()
-                self._submit(tail)
+            if len(self._buffer):
+                self._submit(self._buffer.take(len(self._buffer)))
             results = [future.result() for future in self._futures]
             self._shutdown()
             self.s3.complete_multipart_upload(
@@ -200,3 +194,39 @@ class MultipartUpload:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+class _Chunks:
+    """The bytes written and not yet sent, as the writer's own chunks: a part is one join (a
+    single copy), not a copy into a growing buffer, a slice and another copy out of it."""
+
+    def __init__(self) -> None:
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, data: bytes | bytearray | memoryview) -> int:
+        chunk = data if isinstance(data, bytes) else bytes(data)  # the caller may reuse its buffer
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        return len(chunk)
+
+    def take(self, n: int) -> bytes:
+        """The first `n` bytes (at most what is buffered)."""
+        taken: list[bytes] = []
+        need = min(n, self._size)
+        self._size -= need
+        while need:
+            chunk = self._chunks.popleft()
+            if len(chunk) > need:
+                self._chunks.appendleft(chunk[need:])
+                chunk = chunk[:need]
+            taken.append(chunk)
+            need -= len(chunk)
+        return taken[0] if len(taken) == 1 else b"".join(taken)
+
+    def clear(self) -> None:
+        self._chunks.clear()
+        self._size = 0
