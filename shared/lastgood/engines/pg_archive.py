@@ -55,6 +55,7 @@ class Unsupported(Exception):
 class Toc:
     """Where the parts of an archive's TOC are, in its first bytes."""
 
+    version: tuple[int, int]
     int_size: int
     off_size: int
     count_at: int  # the entry count's position
@@ -142,7 +143,7 @@ def read_toc(buf: bytes | bytearray) -> Toc:
         if flag == OFFSET_POS_SET:
             offsets.append(cur.at)
         cur.take(off_size)
-    return Toc(cur.int_size, off_size, count_at, count, cur.at, max_id, offsets)
+    return Toc(version, cur.int_size, off_size, count_at, count, cur.at, max_id, offsets)
 
 
 def _int(value: int, size: int) -> bytes:
@@ -156,13 +157,13 @@ def _str(value: str | None, size: int) -> bytes:
     return _int(len(raw), size) + raw
 
 
-def entry_bytes(toc: Toc, *, tag: str, desc: str, defn: str, relkind: bool = True) -> bytes:
+def entry_bytes(toc: Toc, *, tag: str, desc: str, defn: str) -> bytes:
     """A post-data TOC entry without data, numbered after the archive's last."""
     n = toc.int_size
     out = _int(toc.max_dump_id + 1, n) + _int(0, n)
     out += _str("0", n) + _str("0", n) + _str(tag, n) + _str(desc, n) + _int(SECTION_POST_DATA, n)
     out += _str(defn, n) + _str("", n) + _str("", n) + _str(None, n) + _str(None, n) + _str(None, n)
-    if relkind:
+    if toc.version >= (1, 16):  # relkind
         out += _int(0, n)
     out += _str("", n) + _str("false", n) + _str(None, n)
     return out + bytes([OFFSET_NO_DATA]) + bytes(toc.off_size)
@@ -206,8 +207,7 @@ class WithEntry:
                 return bytes(buf)
             except Unsupported:
                 return bytes(buf)
-            version = (buf[5], buf[6])
-            entry = entry_bytes(toc, **self._entry, relkind=version >= (1, 16))
+            entry = entry_bytes(toc, **self._entry)
             self.appended = True
             return append_entry(buf, toc, entry)
 
