@@ -136,6 +136,32 @@ def test_the_rewritten_archive_lists_the_entry_last_and_restores_from_a_file(arc
     assert pg.ENGINE.counts(target) == EXPECTED
 
 
+def test_a_definition_longer_than_one_read_is_still_rewritten(devstack, tmp_path):
+    # Given an archive whose TOC holds a function body longer than the rewriter's first read
+    name = create_database("lg_txcount_long")
+    try:
+        url = pg_url(name)
+        body = "x" * (pg_archive.READ_CHUNK + 4096)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                f"CREATE FUNCTION public.long_one() RETURNS text LANGUAGE sql AS $$ SELECT '{body}' $$"
+            )
+        path = tmp_path / "long.dump"
+        subprocess.run([str(pg_bin_dir() / "pg_dump"), "-Fc", "-f", str(path), url], check=True)
+    finally:
+        drop_database(name)
+    original = path.read_bytes()
+    assert pg_archive.read_toc(original[: pg_archive.READ_CHUNK + 8192]).end > pg_archive.READ_CHUNK
+    # When it streams through the rewriter
+    stream = pg_archive.WithEntry(io.BytesIO(original), tag="t", desc="ROW COUNT", defn="SELECT 1;")
+    rewritten = tmp_path / "rewritten.dump"
+    rewritten.write_bytes(b"".join(iter(lambda: stream.read(1 << 16), b"")))
+    # Then the entry is appended (the rewriter read on instead of passing the archive through)
+    assert stream.appended
+    before, after = _listing(path), _listing(rewritten)
+    assert after[:-1] == before and "ROW COUNT" in after[-1]
+
+
 @pytest.mark.parametrize(
     "damage",
     ["a newer archive version", "a TOC cut short", "not an archive", "an impossible string length"],

@@ -88,7 +88,7 @@ class _Cursor:
 
     def str_(self) -> bytes | None:
         n = self.int_()
-        if n < -1 or n > len(self.buf):
+        if n < -1 or n > TOC_LIMIT:  # longer than the buffer but possible: `take` asks for more
             raise Unsupported(f"string length {n} at byte {self.at}")
         return None if n == -1 else self.take(n)
 
