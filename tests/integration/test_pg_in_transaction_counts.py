@@ -87,11 +87,29 @@ def _after_commit_counts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
+def _through_rewriter(data: bytes) -> tuple[pg_archive.WithEntry, bytes]:
+    """`data` read through the rewriter 64 KiB at a time: (the rewriter, what it gave)."""
+    stream = pg_archive.WithEntry(io.BytesIO(data), tag="t", desc="ROW COUNT", defn="SELECT 1;")
+    return stream, b"".join(iter(lambda: stream.read(1 << 16), b""))
+
+
 def _listing(path: Path) -> list[str]:
     out = subprocess.run(
         [str(pg_bin_dir() / "pg_restore"), "-l", str(path)], check=True, capture_output=True, text=True
     ).stdout
     return [line for line in out.splitlines() if line and not line.startswith(";")]
+
+
+def _rewritten_with_entry_last(archive: Path, tmp_path: Path) -> Path:
+    """`archive` rewritten into a file; asserts pg_restore lists its entries unchanged and the
+    appended one last."""
+    stream, out = _through_rewriter(archive.read_bytes())
+    assert stream.appended
+    rewritten = tmp_path / "rewritten.dump"
+    rewritten.write_bytes(out)
+    before, after = _listing(archive), _listing(rewritten)
+    assert after[:-1] == before and "ROW COUNT" in after[-1]
+    return rewritten
 
 
 def test_restore_counts_inside_its_transaction_and_does_not_scan_after_the_commit(
@@ -111,15 +129,9 @@ def test_restore_counts_inside_its_transaction_and_does_not_scan_after_the_commi
 
 def test_the_rewritten_archive_lists_the_entry_last_and_restores_from_a_file(archive_file, target, tmp_path):
     # Given a pg_dump archive whose data offsets are set, rewritten as a restore streams it
-    original = archive_file.read_bytes()
-    assert pg_archive.read_toc(original).offsets, "pg_dump -f sets the data offsets"
-    stream = pg_archive.WithEntry(io.BytesIO(original), tag="t", desc="ROW COUNT", defn="SELECT 1;")
-    rewritten = tmp_path / "rewritten.dump"
-    rewritten.write_bytes(b"".join(iter(lambda: stream.read(1 << 16), b"")))
-    assert stream.appended
+    assert pg_archive.read_toc(archive_file.read_bytes()).offsets, "pg_dump -f sets the data offsets"
     # Then pg_restore lists the original entries unchanged and the new one last,
-    before, after = _listing(archive_file), _listing(rewritten)
-    assert after[:-1] == before and "ROW COUNT" in after[-1]
+    rewritten = _rewritten_with_entry_last(archive_file, tmp_path)
     # and restores it by name (seeking to the moved data offsets), data complete
     subprocess.run(
         [
@@ -150,16 +162,11 @@ def test_a_definition_longer_than_one_read_is_still_rewritten(devstack, tmp_path
         subprocess.run([str(pg_bin_dir() / "pg_dump"), "-Fc", "-f", str(path), url], check=True)
     finally:
         drop_database(name)
-    original = path.read_bytes()
-    assert pg_archive.read_toc(original[: pg_archive.READ_CHUNK + 8192]).end > pg_archive.READ_CHUNK
-    # When it streams through the rewriter
-    stream = pg_archive.WithEntry(io.BytesIO(original), tag="t", desc="ROW COUNT", defn="SELECT 1;")
-    rewritten = tmp_path / "rewritten.dump"
-    rewritten.write_bytes(b"".join(iter(lambda: stream.read(1 << 16), b"")))
-    # Then the entry is appended (the rewriter read on instead of passing the archive through)
-    assert stream.appended
-    before, after = _listing(path), _listing(rewritten)
-    assert after[:-1] == before and "ROW COUNT" in after[-1]
+    head = path.read_bytes()[: pg_archive.READ_CHUNK + 8192]
+    assert pg_archive.read_toc(head).end > pg_archive.READ_CHUNK
+    # When it streams through the rewriter, then the entry is appended and listed last (the
+    # rewriter read on instead of passing the archive through)
+    _rewritten_with_entry_last(path, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -179,8 +186,7 @@ def test_an_archive_it_cannot_read_passes_through_byte_for_byte(archive_file, da
         # the high byte of the first entry's first string length (after its id and had-data ints)
         data[toc.count_at + 1 + toc.int_size + 2 * (1 + toc.int_size) + toc.int_size] = 0x7F
     # When the stream is read through the rewriter
-    stream = pg_archive.WithEntry(io.BytesIO(bytes(data)), tag="t", desc="ROW COUNT", defn="SELECT 1;")
-    out = b"".join(iter(lambda: stream.read(1 << 16), b""))
+    stream, out = _through_rewriter(bytes(data))
     # Then nothing was appended and every byte is the original's
     assert not stream.appended and out == bytes(data)
 
