@@ -151,7 +151,7 @@ def expand_source_loops(template: dict[str, Any]) -> int:
     expands them first with its own code, and SAM CLI 1.170 stops with "unhashable type:
     'dict'" on the form AWS documents for a conditional resource in a loop
     (`Condition: !Sub "OnFargate${SourceId}"`). Expanded here, the built template names each
-    per-source resource and condition itself, and both read the same template."""
+    per-source resource and condition itself: SAM CLI and CloudFormation read the same one."""
     count = 0
     for section in ("Conditions", "Resources", "Outputs"):
         entries = template.get(section)
