@@ -171,20 +171,31 @@ def test_a_definition_longer_than_one_read_is_still_rewritten(devstack, tmp_path
 
 @pytest.mark.parametrize(
     "damage",
-    ["a newer archive version", "a TOC cut short", "not an archive", "an impossible string length"],
+    [
+        "a newer archive version",
+        "a TOC cut short",
+        "not an archive",
+        "an impossible string length",
+        "a string length past the archive's end",
+    ],
 )
 def test_an_archive_it_cannot_read_passes_through_byte_for_byte(archive_file, damage):
     data = bytearray(archive_file.read_bytes())
     toc = pg_archive.read_toc(data)
+    # the first entry's first string length: its sign byte comes after the count, id and had-data ints
+    length_at = toc.count_at + 3 * (1 + toc.int_size)
     if damage == "a newer archive version":
         data[6] = 99
     elif damage == "a TOC cut short":
         data = data[: toc.end - 10]
     elif damage == "not an archive":
         data = bytearray(b"-- plain SQL\n" * 100)
-    else:
-        # the high byte of the first entry's first string length (after its id and had-data ints)
-        data[toc.count_at + 1 + toc.int_size + 2 * (1 + toc.int_size) + toc.int_size] = 0x7F
+    elif damage == "an impossible string length":
+        data[length_at + toc.int_size] = 0x7F  # its high byte: beyond the TOC limit
+    else:  # possible (under the TOC limit), so the rewriter reads on, to the end of the stream
+        data[length_at + 1 : length_at + 1 + toc.int_size] = (len(data) + 1000).to_bytes(
+            toc.int_size, "little"
+        )
     # When the stream is read through the rewriter
     stream, out = _through_rewriter(bytes(data))
     # Then nothing was appended and every byte is the original's
