@@ -49,6 +49,8 @@ def _checkpoint(url: str) -> None:
 def _measure(ctx: Context, rows: int, *, judged: bool) -> None:
     from lastgood.backups.restore import restore_backup
     from lastgood.backups.run import run_backup
+    from lastgood.engines.pg_compress import compress_threads
+    from lastgood.engines.pg_tools import tool_version
     from lastgood.engines.postgres import ENGINE
 
     url = ctx.env["DATABASE_URL"]
@@ -68,6 +70,8 @@ def _measure(ctx: Context, rows: int, *, judged: bool) -> None:
     judge = judged and size >= GOAL_MB * 1e6
     at = f" ({size / 1e6:.0f} MB dump)"
     ratio = native_s / ours_s
+    threads = compress_threads([], tool_version("pg_dump"))
+    how = f"gzip on {threads} threads" if threads else "gzip by pg_dump"
     ctx.results.add(
         "PostgreSQL backup throughput vs pg_dump -Fc > /dev/null" + at,
         ratio,
@@ -76,7 +80,7 @@ def _measure(ctx: Context, rows: int, *, judged: bool) -> None:
         ratio >= 0.95 if judge else None,
         f"{sum(postgres_table_rows(rows).values())} rows in 5 tables, {size / 1e6:.1f} MB dump: "
         f"pg_dump -Fc {native_s:.2f}s, lastgood {ours_s:.2f}s "
-        f"({size / ours_s / 1e6:.1f} MB/s streamed to S3 with SHA-256 + SSE-KMS; best of {rounds}, "
+        f"({size / ours_s / 1e6:.1f} MB/s, {how}, streamed to S3 with SHA-256 + SSE-KMS; best of {rounds}, "
         "a CHECKPOINT before each run)",
         "postgres",
     )

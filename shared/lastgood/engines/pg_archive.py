@@ -43,7 +43,7 @@ READ_CHUNK = 4 * 1024 * 1024
 TOC_LIMIT = 64 * 1024 * 1024  # a TOC bigger than this (a schema of ~100k objects) is passed through
 
 
-class _Short(Exception):
+class TocIncomplete(Exception):
     """The buffer ends before the TOC does."""
 
 
@@ -59,6 +59,7 @@ class Toc:
     int_size: int
     off_size: int
     count_at: int  # the entry count's position
+    compression_at: int  # the compression byte (1.15+) or int (1.14)
     count: int
     end: int  # first byte after the last entry
     max_dump_id: int
@@ -73,7 +74,7 @@ class _Cursor:
 
     def take(self, n: int) -> bytes:
         if self.at + n > len(self.buf):
-            raise _Short
+            raise TocIncomplete
         out = bytes(self.buf[self.at : self.at + n])
         self.at += n
         return out
@@ -94,7 +95,7 @@ class _Cursor:
 
 
 def read_toc(buf: bytes | bytearray) -> Toc:
-    """The TOC of a custom-format archive starting `buf`; `_Short` if `buf` ends inside it."""
+    """The TOC of a custom-format archive starting `buf`; `TocIncomplete` if `buf` ends inside it."""
     cur = _Cursor(buf)
     if cur.take(5) != MAGIC:
         raise Unsupported("not a custom-format archive")
@@ -108,6 +109,7 @@ def read_toc(buf: bytes | bytearray) -> Toc:
         raise Unsupported("unexpected integer sizes")
     if cur.byte() != FORMAT_CUSTOM:
         raise Unsupported("not the custom format")
+    compression_at = cur.at
     if version >= (1, 15):
         cur.byte()  # compression algorithm
     else:
@@ -143,7 +145,7 @@ def read_toc(buf: bytes | bytearray) -> Toc:
         if flag == OFFSET_POS_SET:
             offsets.append(cur.at)
         cur.take(off_size)
-    return Toc(version, cur.int_size, off_size, count_at, count, cur.at, max_id, offsets)
+    return Toc(version, cur.int_size, off_size, count_at, compression_at, count, cur.at, max_id, offsets)
 
 
 def _int(value: int, size: int) -> bytes:
@@ -201,7 +203,7 @@ class WithEntry:
             buf += chunk
             try:
                 toc = read_toc(buf)
-            except _Short:
+            except TocIncomplete:
                 if chunk and len(buf) <= TOC_LIMIT:
                     continue
                 return bytes(buf)

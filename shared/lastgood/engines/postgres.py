@@ -4,7 +4,9 @@ Non-loopback hosts need `sslmode=require`/verify-* unless ALLOW_INSECURE_TRANSPO
 
 Dump: one object `<database>.dump` in pg_dump's custom format — a file the
 stock `pg_restore` reads as is. pg_dump's stdout is streamed straight into the
-backup writer (never the whole dump in memory or /tmp). The dump and the
+backup writer (never the whole dump in memory or /tmp); with two or more usable cores
+pg_dump writes it uncompressed and `lastgood.engines.pg_compress` compresses it on all of
+them into the same format. The dump and the
 per-table row counts share one snapshot: a REPEATABLE READ transaction exports
 it (`pg_export_snapshot()`), pg_dump runs with `--snapshot`, and the exact
 `count(*)` of every dumped table runs on the exporting connection while pg_dump
@@ -47,6 +49,7 @@ from lastgood.engines.base import (
     require_tls,
 )
 from lastgood.engines.pg_archive import WithEntry
+from lastgood.engines.pg_compress import ParallelCompressor, compress_threads
 from lastgood.engines.pg_counts import (
     IN_TRANSACTION_DESC,
     IN_TRANSACTION_TAG,
@@ -184,6 +187,7 @@ class PostgresEngine:
                 all_tables = [(str(s), str(t)) for s, t in conn.execute(USER_TABLES).fetchall()]
             except psycopg.Error as exc:
                 raise _source_error(exc, url, "snapshot failed") from None
+            threads = compress_threads(selection.pg_dump_switches(), tool_version("pg_dump"))
             dumped = [(s, t) for s, t in all_tables if selection.dumps_table(s, t)]
             counted = [(s, t) for s, t in dumped if selection.dumps_rows(s, t)]
             args = [
@@ -194,17 +198,24 @@ class PostgresEngine:
                 # a PITR base: the publication lastgood created for its slot stays on the source
                 *(["--no-publications"] if options.snapshot else []),
                 *selection.pg_dump_switches(),
+                *(["--compress=0"] if threads else []),  # compressed here, on `threads` cores
                 f"--dbname={dbname}",
             ]
             relpath = f"{database_name(url)}.dump"
             logger.info(
                 "pg_dump starting",
-                extra={"object": relpath, "tables": len(dumped), "switches": selection.pg_dump_switches()},
+                extra={"object": relpath, "tables": len(dumped), "switches": selection.pg_dump_switches()}
+                | {"compress_threads": threads},
             )
             counter = CountWorker(conn, counted)
             try:
                 with target.open_object(relpath, content_type=CONTENT_TYPE) as writer:
-                    stream_pg_dump(args, env, writer, secrets)
+                    if threads:
+                        with ParallelCompressor(writer.write, threads=threads) as compressor:
+                            stream_pg_dump(args, env, compressor, secrets)
+                            compressor.close()
+                    else:
+                        stream_pg_dump(args, env, writer, secrets)
                     counter.thread.join()
                     if counter.error is not None:
                         raise _source_error(
