@@ -279,3 +279,24 @@ def test_no_thread_is_left_behind(uncompressed):
     _compress(uncompressed)
     after = {t.name for t in threading.enumerate()}
     assert not {n for n in after - before if n.startswith("pg-deflate")}
+
+
+def test_a_toc_longer_than_many_writes_is_still_found_and_compressed(devstack):
+    name = create_database("lg_pcompress_wide")
+    url = pg_url(name)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "DO $$ BEGIN FOR i IN 1..1500 LOOP "
+                "EXECUTE format('CREATE TABLE wide_%s (id int PRIMARY KEY, note text "
+                "DEFAULT %L)', i, repeat('x', 200)); "
+                "EXECUTE format('INSERT INTO wide_%s VALUES (1)', i); END LOOP; END $$"
+            )
+        raw = _pg_dump(url, "--compress=0")
+        toc = pg_archive.read_toc(raw)
+        assert toc.end > 16 * 65536  # the TOC arrives over many writes
+        compressed = _compress(raw, write_sizes=(65536,))
+        assert compressed[pg_archive.read_toc(compressed).compression_at] == pg_compress.GZIP
+        assert _sql(compressed) == _sql(_pg_dump(url))
+    finally:
+        drop_database(name)

@@ -115,6 +115,7 @@ class ParallelCompressor:
         self._hdr = 5
         self._unpack = struct.Struct("<BI").unpack_from
         self._outbuf = bytearray()
+        self._head_retry = 0
         self.compressed = False  # whether the archive was recognised (else it passed through)
         self.count: int | None = None
 
@@ -137,6 +138,9 @@ class ParallelCompressor:
 
     def close(self) -> None:
         """The end of pg_dump's output: the archive must end between blocks."""
+        if self._state == "head":
+            self._head(final=True)
+            self._run()
         rest = self._buf[self._at :]
         if self._state == "block" and rest and rest[0] not in (BLK_DATA, BLK_BLOBS):
             self._state = "rest"
@@ -213,11 +217,14 @@ class ParallelCompressor:
                     self._emit(self._take(self._avail()))
                 return
 
-    def _head(self) -> bool:
+    def _head(self, *, final: bool = False) -> bool:
+        if len(self._buf) < self._head_retry and not final:
+            return False  # a long TOC is parsed again only each time the buffer doubles
         try:
             toc = pg_archive.read_toc(self._buf)
         except pg_archive.TocIncomplete:
-            if len(self._buf) <= pg_archive.TOC_LIMIT:
+            if len(self._buf) <= pg_archive.TOC_LIMIT and not final:
+                self._head_retry = 2 * len(self._buf)
                 return False
             self._state = "rest"
             return True
