@@ -300,3 +300,19 @@ def test_a_toc_longer_than_many_writes_is_still_found_and_compressed(devstack):
         assert _sql(compressed) == _sql(_pg_dump(url))
     finally:
         drop_database(name)
+
+
+def test_a_backup_whose_archive_is_not_recognised_is_stored_uncompressed_and_says_so(source, monkeypatch):
+    """The archive passes through: the backup still commits a file pg_restore reads, and warns."""
+    monkeypatch.setenv(pg_compress.THREADS_ENV, "2")
+    monkeypatch.setattr(pg_archive, "SUPPORTED", ((1, 14),))  # as if pg_dump wrote a newer archive
+    warnings: list[str] = []
+    monkeypatch.setattr(pg.logger, "warning", lambda msg, *a, **k: warnings.append(msg))
+    result = run_backup("postgres", on_demand=True, url=source)
+    assert result.backup_id is not None
+    with BackupStore.from_settings().open_object(
+        "postgres", result.backup_id, f"{pg.database_name(source)}.dump"
+    ) as body:
+        stored = body.read()
+    assert stored.startswith(b"PGDMP") and _sql(stored) == _sql(_pg_dump(source))
+    assert any("stored uncompressed" in w and "LASTGOOD_COMPRESS_THREADS=0" in w for w in warnings)

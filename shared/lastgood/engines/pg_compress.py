@@ -42,6 +42,10 @@ GZIP = 1  # the header's compression algorithm (1.15+: none 0, gzip 1, lz4 2, zs
 ZLIB_HEAD = b"\x78\x9c"  # deflate, 32 KiB window, default level, no preset dictionary
 LAMBDA_MB_PER_VCPU = 1769  # Lambda allots CPU in proportion to memory: 1,769 MB is one vCPU
 THREADS_ENV = "LASTGOOD_COMPRESS_THREADS"
+UNRECOGNISED = (
+    "pg_dump's archive was not one lastgood compresses (valid for pg_restore, just larger); "
+    "set LASTGOOD_COMPRESS_THREADS=0 to let pg_dump compress"
+)
 CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
 
 

@@ -49,7 +49,7 @@ from lastgood.engines.base import (
     require_tls,
 )
 from lastgood.engines.pg_archive import WithEntry
-from lastgood.engines.pg_compress import ParallelCompressor, compress_threads
+from lastgood.engines.pg_compress import UNRECOGNISED, ParallelCompressor, compress_threads
 from lastgood.engines.pg_counts import (
     IN_TRANSACTION_DESC,
     IN_TRANSACTION_TAG,
@@ -202,11 +202,8 @@ class PostgresEngine:
                 f"--dbname={dbname}",
             ]
             relpath = f"{database_name(url)}.dump"
-            logger.info(
-                "pg_dump starting",
-                extra={"object": relpath, "tables": len(dumped), "switches": selection.pg_dump_switches()}
-                | {"compress_threads": threads},
-            )
+            extra = {"object": relpath, "tables": len(dumped), "switches": selection.pg_dump_switches()}
+            logger.info("pg_dump starting", extra=extra | {"compress_threads": threads})
             counter = CountWorker(conn, counted)
             try:
                 with target.open_object(relpath, content_type=CONTENT_TYPE) as writer:
@@ -214,6 +211,8 @@ class PostgresEngine:
                         with ParallelCompressor(writer.write, threads=threads) as compressor:
                             stream_pg_dump(args, env, compressor, secrets)
                             compressor.close()
+                        if not compressor.compressed:
+                            logger.warning(f"{relpath} stored uncompressed: {UNRECOGNISED}")
                     else:
                         stream_pg_dump(args, env, writer, secrets)
                     counter.thread.join()
