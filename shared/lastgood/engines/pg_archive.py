@@ -148,25 +148,25 @@ def read_toc(buf: bytes | bytearray) -> Toc:
     return Toc(version, cur.int_size, off_size, count_at, compression_at, count, cur.at, max_id, offsets)
 
 
-def _int(value: int, size: int) -> bytes:
+def encode_int(value: int, size: int) -> bytes:
     return bytes([1 if value < 0 else 0]) + abs(value).to_bytes(size, "little")
 
 
 def _str(value: str | None, size: int) -> bytes:
     if value is None:
-        return _int(-1, size)
+        return encode_int(-1, size)
     raw = value.encode()
-    return _int(len(raw), size) + raw
+    return encode_int(len(raw), size) + raw
 
 
 def entry_bytes(toc: Toc, *, tag: str, desc: str, defn: str) -> bytes:
     """A post-data TOC entry without data, numbered after the archive's last."""
     n = toc.int_size
-    out = _int(toc.max_dump_id + 1, n) + _int(0, n)
-    out += _str("0", n) + _str("0", n) + _str(tag, n) + _str(desc, n) + _int(SECTION_POST_DATA, n)
+    out = encode_int(toc.max_dump_id + 1, n) + encode_int(0, n)
+    out += _str("0", n) + _str("0", n) + _str(tag, n) + _str(desc, n) + encode_int(SECTION_POST_DATA, n)
     out += _str(defn, n) + _str("", n) + _str("", n) + _str(None, n) + _str(None, n) + _str(None, n)
     if toc.version >= (1, 16):  # relkind
-        out += _int(0, n)
+        out += encode_int(0, n)
     out += _str("", n) + _str("false", n) + _str(None, n)
     return out + bytes([OFFSET_NO_DATA]) + bytes(toc.off_size)
 
@@ -178,7 +178,7 @@ def append_entry(buf: bytes | bytearray, toc: Toc, entry: bytes) -> bytes:
     for at in toc.offsets:
         moved = int.from_bytes(out[at : at + toc.off_size], "little") + len(entry)
         out[at : at + toc.off_size] = moved.to_bytes(toc.off_size, "little")
-    out[toc.count_at : toc.count_at + 1 + toc.int_size] = _int(toc.count + 1, toc.int_size)
+    out[toc.count_at : toc.count_at + 1 + toc.int_size] = encode_int(toc.count + 1, toc.int_size)
     out[toc.end : toc.end] = entry
     return bytes(out)
 

@@ -83,7 +83,7 @@ def compress_threads(switches: list[str], pg_dump_version: str) -> int:
 
 
 def _deflate(
-    data: bytes, zdict: bytes, level: int, head: bytes, trailer: bytes | None, int_hdr: Callable[[int], bytes]
+    data: bytes, zdict: bytes, level: int, head: bytes, trailer: bytes | None, int_size: int
 ) -> bytes:
     """One piece of a zlib stream, framed as one archive chunk (its length, then its bytes)."""
     if zdict:
@@ -92,7 +92,7 @@ def _deflate(
         comp = zlib.compressobj(level, zlib.DEFLATED, -15)
     body = comp.compress(data) + comp.flush(zlib.Z_SYNC_FLUSH if trailer is None else zlib.Z_FINISH)
     body = head + body + (trailer or b"")
-    return int_hdr(len(body)) + body
+    return pg_archive.encode_int(len(body), int_size) + body
 
 
 class ParallelCompressor:
@@ -121,7 +121,6 @@ class ParallelCompressor:
         self._outbuf = bytearray()
         self._head_retry = 0
         self.compressed = False  # whether the archive was recognised (else it passed through)
-        self.count: int | None = None
 
     # ------------------------------------------------------------------ the writer's side
 
@@ -132,11 +131,7 @@ class ParallelCompressor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def write(self, data: bytes) -> int:
-        if self._at:
-            self._buf = self._buf[self._at :] + data
-            self._at = 0
-        else:
-            self._buf += data
+        self._buf, self._at = self._buf[self._at :] + data, 0
         self._run()
         return len(data)
 
@@ -308,17 +303,14 @@ class ParallelCompressor:
         head = b"" if self._started else ZLIB_HEAD
         self._started = True
         trailer = self._adler.to_bytes(4, "big") if last else None
-        job = self._pool.submit(_deflate, data, self._tail, self._level, head, trailer, self._int_bytes)
+        job = self._pool.submit(_deflate, data, self._tail, self._level, head, trailer, self._int_size)
         self._tail = data[-WINDOW:] if len(data) >= WINDOW else (self._tail + data)[-WINDOW:]
         self._queue(job)
 
     def _end_stream(self) -> None:
         self._piece(last=True)
-        self._emit(self._int_bytes(0))
+        self._emit(pg_archive.encode_int(0, self._int_size))
         self._state = self._after_stream
-
-    def _int_bytes(self, value: int) -> bytes:
-        return b"\x00" + value.to_bytes(self._int_size, "little")
 
     # ------------------------------------------------------------------ output, in order
 

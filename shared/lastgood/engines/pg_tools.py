@@ -23,7 +23,6 @@ from typing import IO, Protocol
 
 from lastgood.core.errors import BackupError, BackupIntegrityError, ConfigError, RestoreError
 from lastgood.core.redact import redact_text
-from lastgood.engines.base import ObjectWriter
 
 CHUNK = 1024 * 1024
 RESTORE_CHUNK = 4 * 1024 * 1024  # large writes: fewer wake-ups of pg_restore and of us
@@ -92,9 +91,11 @@ def _grow_pipe(pipe: IO[bytes]) -> None:
         fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
 
 
-def stream_pg_dump(
-    args: list[str], env: dict[str, str], writer: ObjectWriter, secrets: tuple[str, ...]
-) -> None:
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+def stream_pg_dump(args: list[str], env: dict[str, str], writer: Writable, secrets: tuple[str, ...]) -> None:
     proc = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
     )
