@@ -15,6 +15,7 @@ from lastgood.backups.store import BackupStore
 from lastgood.cli import main as cli_main
 from lastgood.core import aws
 from lastgood.core.errors import BackupError, SourceUnavailable
+from lastgood.engines import pg_compress
 from lastgood.engines.postgres import ENGINE
 from lastgood.storage.multipart import MIN_PART_SIZE
 
@@ -194,9 +195,11 @@ def test_stopping_postgres_mid_backup_leaves_no_manifest_no_upload_and_earlier_b
     assert _listing_snapshot(capsys) == before
 
 
+@pytest.mark.parametrize("threads", ["0", "2"], ids=["pg_dump compresses", "lastgood compresses"])
 def test_pg_dump_killed_half_way_aborts_the_upload_and_reports_its_stderr(
-    seeded_pg, big_table, small_part_store
+    seeded_pg, big_table, small_part_store, monkeypatch, threads
 ):
+    monkeypatch.setenv(pg_compress.THREADS_ENV, threads)
     s3 = aws.client("s3")
     bucket = BackupStore.from_settings().bucket
     manifests_before = manifest_keys(s3, bucket, "postgres")
@@ -217,7 +220,11 @@ def test_pg_dump_killed_half_way_aborts_the_upload_and_reports_its_stderr(
     assert open_uploads(s3, bucket) == []
 
 
-def test_s3_failing_a_part_aborts_the_upload_and_writes_no_manifest(seeded_pg, big_table, small_part_store):
+@pytest.mark.parametrize("threads", ["0", "2"], ids=["pg_dump compresses", "lastgood compresses"])
+def test_s3_failing_a_part_aborts_the_upload_and_writes_no_manifest(
+    seeded_pg, big_table, small_part_store, monkeypatch, threads
+):
+    monkeypatch.setenv(pg_compress.THREADS_ENV, threads)
     s3 = aws.client("s3")
     bucket = BackupStore.from_settings().bucket
     manifests_before = manifest_keys(s3, bucket, "postgres")
