@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,16 @@ from lastgood.core.errors import BackupError
 from lastgood.engines import redis_dump, resp, upstash, upstash_rest
 from lastgood.engines.base import EngineOptions
 
-from tests.helpers.engines import DirSource, DirTarget, assert_same, fill, gunzip, snapshot, valkey_server
+from tests.helpers.engines import (
+    DirSource,
+    DirTarget,
+    DirWriter,
+    assert_same,
+    fill,
+    gunzip,
+    snapshot,
+    valkey_server,
+)
 
 pytestmark = pytest.mark.devstack
 
@@ -147,3 +157,73 @@ def test_strings_rendered_by_the_probe_script_are_the_bytes_string_commands_writ
             expected += redis_dump.string_commands(cmd[1], values[cmd[1]], pttl)
     assert sorted(stream.split(b"*2\r\n$3\r\nDEL\r\n")) == sorted(expected.split(b"*2\r\n$3\r\nDEL\r\n"))
     assert 3_590_000 < int(next(c for c in commands if c[0] == b"PEXPIRE")[2]) <= 3_600_000
+
+
+def _gzip_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("gzip")]
+
+
+@pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli (redis-tools) is not installed")
+def test_a_dump_of_many_compressor_buffers_loads_with_redis_cli_pipe(rest, tmp_path: Path) -> None:
+    url, token, client, prefix = rest
+    # Given ~1.5 MB of values: several of the sink's 256 KiB buffers, compressed on its worker
+    # thread while the next SCAN page is read
+    pipe = client.pipeline(transaction=False)
+    for i in range(3000):
+        pipe.set(prefix + b"s%d" % i, secrets.token_bytes(200) + b"x" * 300)
+    for i in range(50):
+        pipe.hset(prefix + b"h%d" % i, mapping={f"f{j}": secrets.token_hex(20) for j in range(40)})
+    pipe.execute()
+    before = snapshot(client, prefix)
+    target = DirTarget(tmp_path / "backup")
+    result = upstash.ENGINE.dump(
+        url, target, options=EngineOptions(include=[prefix.decode() + "*"]), token=token
+    )
+    # Then the object is one whole gzip member of every key's commands, in the writes' order
+    stream = gunzip(target.path(redis_dump.DUMP_OBJECT))
+    assert len(stream) == result.extra["raw_bytes"] > 1_500_000
+    assert target.objects[redis_dump.DUMP_OBJECT].writes > 3
+    assert result.extra["counts"]["keys"] == 3050
+    assert _gzip_threads() == []
+    with valkey_server(tmp_path / "empty") as empty_url:
+        proc = subprocess.run(
+            ["redis-cli", "-u", empty_url, "--pipe"], input=stream, capture_output=True, timeout=60
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        empty = valkey.Valkey.from_url(empty_url)
+        assert_same(before, snapshot(empty, prefix))
+        empty.close()
+
+
+def test_upstash_failing_mid_dump_stops_the_compressor_and_commits_nothing(
+    rest, devstack, tmp_path: Path, monkeypatch
+) -> None:
+    url, token, client, prefix = rest
+    pipe = client.pipeline(transaction=False)
+    for i in range(2000):
+        pipe.set(prefix + b"s%d" % i, secrets.token_bytes(300))
+    pipe.execute()
+    # Given an Upstash that starts answering 500 once the first compressed bytes are written
+    # (the writes come from the compressor's thread, while the dump waits on the next page)
+    real_write = DirWriter.write
+
+    def write_then_break(self: DirWriter, data: bytes) -> int:
+        devstack.fault("500")
+        return real_write(self, data)
+
+    monkeypatch.setattr(DirWriter, "write", write_then_break)
+    target = DirTarget(tmp_path)
+    try:
+        with pytest.raises(upstash_rest.UpstashError):
+            upstash.ENGINE.dump(
+                url,
+                target,
+                options=EngineOptions(include=[prefix.decode() + "*"], scan_count=100),
+                token=token,
+            )
+    finally:
+        devstack.fault("ok")
+    # Then the error reaches the caller, no compressor thread is left behind, nothing completed
+    assert _gzip_threads() == []
+    assert target.objects == {}
+    assert list(tmp_path.rglob("*.partial"))  # only the aborted upload's stand-in

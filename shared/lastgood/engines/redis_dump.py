@@ -326,43 +326,45 @@ class _Pager:
         self.stats.by_type[name] += 1
 
 
-def dump(ks: Keyspace, target: DumpTarget, options: EngineOptions) -> DumpResult:
-    """SCAN the key space and stream it as a gzipped RESP command stream."""
-    batch = options.scan_count
+def _scan(ks: Keyspace, pager: _Pager, options: EngineOptions, stats: _DumpStats) -> None:
+    """Every matching key, once: SCAN pages (per `include` pattern) fed to the pager."""
     include: list[bytes | None] = [p.encode() for p in options.include]
     exclude = [p.encode() for p in options.exclude]
-    skip_binary = options.skip_binary_keys
+    # SCAN may return a key more than once; remember digests, not keys, to stay small.
+    seen: set[bytes] = set()
+    for match in include or [None]:
+        cursor: Any = b"0"
+        scanning = True
+        while scanning or pager.pending:
+            scan: list[Arg] | None = None
+            if scanning:
+                scan = ["SCAN", cursor, "COUNT", options.scan_count]
+                if match is not None:
+                    scan += ["MATCH", match]
+            reply = pager.step(scan)
+            if reply is None:
+                continue
+            cursor, keys = reply
+            fresh = []
+            for key in keys:
+                digest = hashlib.blake2b(key, digest_size=16).digest()
+                if digest in seen or (exclude and match_any(key, exclude)):
+                    continue
+                seen.add(digest)
+                fresh.append(key)
+            pager.probe += [(k, 0) for k in _sendable(ks, fresh, stats, skip_binary=options.skip_binary_keys)]
+            scanning = cursor not in (b"0", 0, "0")
+
+
+def dump(ks: Keyspace, target: DumpTarget, options: EngineOptions) -> DumpResult:
+    """SCAN the key space and stream it as a gzipped RESP command stream."""
     stats = _DumpStats()
     watch = Stopwatch()
     server_version = _server_version(ks)
-    # SCAN may return a key more than once; remember digests, not keys, to stay small.
-    seen: set[bytes] = set()
     with target.open_object(DUMP_OBJECT, content_type="application/gzip") as writer:
-        out = GzipSink(writer)
-        pager = _Pager(ks, out, stats)
-        for match in include or [None]:
-            cursor: Any = b"0"
-            scanning = True
-            while scanning or pager.pending:
-                scan: list[Arg] | None = None
-                if scanning:
-                    scan = ["SCAN", cursor, "COUNT", batch]
-                    if match is not None:
-                        scan += ["MATCH", match]
-                reply = pager.step(scan)
-                if reply is None:
-                    continue
-                cursor, keys = reply
-                fresh = []
-                for key in keys:
-                    digest = hashlib.blake2b(key, digest_size=16).digest()
-                    if digest in seen or (exclude and match_any(key, exclude)):
-                        continue
-                    seen.add(digest)
-                    fresh.append(key)
-                pager.probe += [(k, 0) for k in _sendable(ks, fresh, stats, skip_binary=skip_binary)]
-                scanning = cursor not in (b"0", 0, "0")
-        out.close()
+        with GzipSink(writer, background=True) as out:  # compresses while the next page is read
+            _scan(ks, _Pager(ks, out, stats), options, stats)
+            out.close()
         writer.count = stats.keys
         if hasattr(writer, "counts"):
             writer.counts = stats.counts()
