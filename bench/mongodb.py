@@ -21,7 +21,7 @@ from typing import Any
 from bench.common import ROOT, SCALE, Context, best_of
 from bench.data import generate_mongo_database
 
-ROUNDS = 3 if SCALE <= 3 else 2  # best of N, interleaved; 10x restores take minutes each
+ROUNDS = 3  # best of 3, interleaved, at every scale: at 10x a restore takes over a minute a side, and two rounds left the row to noise
 TOOLS_DIR = ROOT.parent / "shared" / "tools" / "mongo-tools" / "bin"
 BACKUP_ROW = "MongoDB backup vs real mongodump --gzip"
 RESTORE_ROW = "MongoDB restore vs real mongorestore --gzip"
