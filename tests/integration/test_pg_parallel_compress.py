@@ -21,7 +21,7 @@ import pytest
 from lastgood.backups.run import run_backup
 from lastgood.backups.store import BackupStore
 from lastgood.core.errors import BackupError
-from lastgood.engines import pg_archive, pg_compress
+from lastgood.engines import pg_archive, pg_compress, pg_connect
 from lastgood.engines import postgres as pg
 from lastgood.engines.pg_tools import pg_bin_dir
 
@@ -207,7 +207,7 @@ def test_a_backup_runs_pg_dump_uncompressed_and_stores_pg_dumps_format(source, m
     assert "--compress=0" in seen[0]
     store = BackupStore.from_settings()
     assert result.backup_id is not None
-    with store.open_object("postgres", result.backup_id, f"{pg.database_name(source)}.dump") as body:
+    with store.open_object("postgres", result.backup_id, f"{pg_connect.database_name(source)}.dump") as body:
         stored = body.read()
     toc = pg_archive.read_toc(stored)
     assert stored[toc.compression_at] == pg_compress.GZIP
@@ -311,7 +311,7 @@ def test_a_backup_whose_archive_is_not_recognised_is_stored_uncompressed_and_say
     result = run_backup("postgres", on_demand=True, url=source)
     assert result.backup_id is not None
     with BackupStore.from_settings().open_object(
-        "postgres", result.backup_id, f"{pg.database_name(source)}.dump"
+        "postgres", result.backup_id, f"{pg_connect.database_name(source)}.dump"
     ) as body:
         stored = body.read()
     assert stored.startswith(b"PGDMP") and _sql(stored) == _sql(_pg_dump(source))

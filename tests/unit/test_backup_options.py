@@ -9,8 +9,8 @@ from lastgood.backups.run import engine_options, resolve_slot
 from lastgood.core.config import SourceConfig
 from lastgood.core.errors import ConfigError
 from lastgood.engines.base import EngineOptions
+from lastgood.engines.pg_connect import libpq_args
 from lastgood.engines.pg_selection import Selection
-from lastgood.engines.postgres import libpq_args
 
 
 def test_include_and_exclude_become_schema_and_table_switches():

@@ -68,13 +68,13 @@ def test_plaintext_connections_to_remote_hosts_are_refused_unless_opted_out(monk
     require_tls("postgresql://u@db.example.com/app", secure=True, allow_insecure=False, what="PostgreSQL")
     require_tls("postgresql://u@db.example.com/app", secure=False, allow_insecure=True, what="PostgreSQL")
     # and each engine applies it
-    from lastgood.engines import mongodb, postgres, upstash_rest
+    from lastgood.engines import mongodb, pg_connect, upstash_rest
 
     monkeypatch.delenv("ALLOW_INSECURE_TRANSPORT", raising=False)
     reset_settings()
     with pytest.raises(ConfigError):
-        postgres.check_transport("postgresql://u@db.example.com/app")
-    postgres.check_transport("postgresql://u@db.example.com/app?sslmode=require")
+        pg_connect.check_transport("postgresql://u@db.example.com/app")
+    pg_connect.check_transport("postgresql://u@db.example.com/app?sslmode=require")
     with pytest.raises(ConfigError):
         mongodb.get_client("mongodb://db.example.com:27017/")
     with pytest.raises(ConfigError):

@@ -1,6 +1,7 @@
 """PostgreSQL engine: connection policy, probe, dump (`pg_dump -Fc`), restore (`pg_restore`).
 
-Non-loopback hosts need `sslmode=require`/verify-* unless ALLOW_INSECURE_TRANSPORT is set.
+Connections and the TLS rule (non-loopback hosts need `sslmode=require`/verify-* unless
+ALLOW_INSECURE_TRANSPORT is set): `lastgood.engines.pg_connect`.
 
 Dump: one object `<database>.dump` in pg_dump's custom format — a file the
 stock `pg_restore` reads as is. pg_dump's stdout is streamed straight into the
@@ -22,18 +23,15 @@ and their pipes — `lastgood.engines.pg_tools`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
-from lastgood.core.errors import ConfigError, RestoreError, SourceUnavailable
+from lastgood.core.errors import RestoreError, SourceUnavailable
 from lastgood.core.observability import logger
 from lastgood.core.redact import redact_text
-from lastgood.core.settings import get_settings
 from lastgood.engines.base import (
     DumpResult,
     DumpTarget,
@@ -46,10 +44,10 @@ from lastgood.engines.base import (
     SizeEstimate,
     Stopwatch,
     endpoint_names,
-    require_tls,
 )
 from lastgood.engines.pg_archive import WithEntry
 from lastgood.engines.pg_compress import UNRECOGNISED, ParallelCompressor, compress_threads
+from lastgood.engines.pg_connect import connect, database_name, libpq_args
 from lastgood.engines.pg_counts import (
     IN_TRANSACTION_DESC,
     IN_TRANSACTION_TAG,
@@ -61,47 +59,11 @@ from lastgood.engines.pg_counts import (
 from lastgood.engines.pg_selection import Selection
 from lastgood.engines.pg_tools import Readable, pg_bin_dir, stream_pg_dump, stream_pg_restore, tool_version
 
-_SECURE_MODES = {"require", "verify-ca", "verify-full"}
 CONTENT_TYPE = "application/vnd.postgresql.custom-dump"
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
 
 
-def check_transport(url: str) -> None:
-    query = parse_qs(urlsplit(url).query)
-    mode = (query.get("sslmode") or [""])[-1].lower()
-    require_tls(
-        url,
-        secure=mode in _SECURE_MODES,
-        allow_insecure=get_settings().allow_insecure_transport,
-        what="PostgreSQL",
-    )
-
-
-def connect(url: str, *, timeout_s: float = 5.0, **kwargs: Any) -> psycopg.Connection[Any]:
-    check_transport(url)
-    return psycopg.connect(url, connect_timeout=max(1, round(timeout_s)), **kwargs)
-
-
 # --------------------------------------------------------------------------- connection plumbing
-
-
-def libpq_args(url: str) -> tuple[str, dict[str, str]]:
-    """(`--dbname` value without the password, env with `PGPASSWORD`) for the pg tools."""
-    check_transport(url)
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise ConfigError(f"expected a postgres:// or postgresql:// URL, got scheme {parts.scheme!r}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env["PGAPPNAME"] = "lastgood"
-    env.setdefault("PGCONNECT_TIMEOUT", "10")
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user, _, password = userinfo.partition(":")
-        if password:
-            env["PGPASSWORD"] = unquote(password)
-        netloc = f"{user}@{host}" if user else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), env
 
 
 def _listener(url: str) -> psycopg.Connection[Any] | None:
@@ -110,11 +72,6 @@ def _listener(url: str) -> psycopg.Connection[Any] | None:
         return connect(url, timeout_s=10, autocommit=True)
     except psycopg.Error:
         return None
-
-
-def database_name(url: str) -> str:
-    name = unquote(urlsplit(url).path.lstrip("/"))
-    return name or "postgres"
 
 
 # --------------------------------------------------------------------------- queries

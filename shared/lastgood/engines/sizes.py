@@ -26,7 +26,8 @@ _PG_SIZE = (
 def postgres_size(url: str) -> SizeEstimate:
     import psycopg
 
-    from lastgood.engines.postgres import _source_error, connect
+    from lastgood.engines.pg_connect import connect
+    from lastgood.engines.postgres import _source_error
 
     try:
         with connect(url, timeout_s=10) as conn:

@@ -29,7 +29,7 @@ from lastgood.core.errors import ConfigError
 from lastgood.core.observability import logger
 from lastgood.core.settings import get_secret
 from lastgood.core.timefmt import iso_z
-from lastgood.engines.postgres import connect
+from lastgood.engines.pg_connect import connect
 from lastgood.pitr import slot as slots
 from lastgood.pitr.model import PitrBase
 

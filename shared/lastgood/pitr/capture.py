@@ -33,7 +33,7 @@ from lastgood.core.errors import BackupError, BackupNotFound, LastgoodError, Sou
 from lastgood.core.observability import emit_metrics, logger
 from lastgood.core.settings import get_secret
 from lastgood.core.timefmt import iso_z
-from lastgood.engines.postgres import connect
+from lastgood.engines.pg_connect import connect
 from lastgood.pitr import pgoutput as pg
 from lastgood.pitr import segments
 from lastgood.pitr import slot as slots

@@ -14,7 +14,7 @@ from typing import Any
 from lastgood.backups.store import BackupStore
 from lastgood.core.settings import get_secret
 from lastgood.core.timefmt import iso_z, parse_time
-from lastgood.engines.postgres import connect
+from lastgood.engines.pg_connect import connect
 from lastgood.pitr import slot as slots
 from lastgood.pitr.base import pitr_bases, pitr_source
 from lastgood.pitr.segments import list_segments, read_segment

@@ -27,7 +27,7 @@ from lastgood.backups.store import BackupStore
 from lastgood.core.errors import BackupIntegrityError, BackupNotFound, UsageError
 from lastgood.core.observability import logger
 from lastgood.core.timefmt import iso_z, parse_time
-from lastgood.engines.postgres import connect
+from lastgood.engines.pg_connect import connect
 from lastgood.pitr import pgoutput as pg
 from lastgood.pitr import segments
 from lastgood.pitr.base import pitr_bases

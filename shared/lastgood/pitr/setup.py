@@ -15,7 +15,7 @@ from typing import Any
 
 from lastgood.core.errors import ConfigError
 from lastgood.core.settings import get_secret
-from lastgood.engines.postgres import connect
+from lastgood.engines.pg_connect import connect
 from lastgood.pitr import slot as slots
 from lastgood.pitr.base import pitr_source
 

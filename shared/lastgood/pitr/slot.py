@@ -21,7 +21,7 @@ from psycopg import pq, sql
 
 from lastgood.core.errors import BackupError, SourceUnavailable
 from lastgood.core.redact import redact_text
-from lastgood.engines.postgres import connect
+from lastgood.engines.pg_connect import connect
 
 _SLOT_NAME = re.compile(r"^[a-z0-9_]{1,63}$")
 
