@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bench import imports as bench_imports
 from tests.helpers.template import (
     ROOT,
     SOURCES,
@@ -296,6 +297,10 @@ def test_globals_set_powertools_and_the_shared_environment() -> None:
         "LASTGOOD_SECRETS_PREFIX",
     ):
         assert name in variables, name
+    # lastgood uses no pydantic plugin: no entry-point scan at cold start; the bench's cold-import
+    # rows import the handlers with the same value
+    assert variables["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+    assert {"PYDANTIC_DISABLE_PLUGINS": variables["PYDANTIC_DISABLE_PLUGINS"]} == bench_imports.FUNCTION_ENV
     # no variable names a source: their secrets are found by the declared-source convention
     assert not [n for n in variables if n.startswith(("MONGODB_URI", "DATABASE_URL", "UPSTASH", "SCRATCH"))]
     assert variables["LASTGOOD_SECRETS_PREFIX"] == {"Fn::Sub": "${AWS::StackName}/"}
