@@ -19,17 +19,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/lastgood/src
 
+# pip compiles what it installs to bytecode (pip's default, kept): the task's root filesystem is
+# read-only, so anything left uncompiled would be compiled again at every task start.
 # Dependencies first (their layer is cached while only the code changes): the exact pins of
 # pyproject.toml [project.dependencies], read from the file itself so the two cannot drift.
 COPY pyproject.toml README.md ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
       > /tmp/requirements.txt \
- && pip install --no-compile -r /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
 # The package itself (shared/lastgood; the dependencies are already installed).
 COPY shared ./shared
-RUN pip install --no-compile --no-deps . \
+RUN pip install --no-deps . \
  && lastgood --help > /dev/null \
  && python -c "from lastgood.engines.pg_tools import pg_bin_dir; print(pg_bin_dir())"
 

@@ -103,7 +103,7 @@ build: install install-sam ## validate the config, derive the template from it, 
 	$(PY) scripts/derive_template.py --config "$(CONFIG)" --out $(BUILT_TEMPLATE)
 	$(MAKE) -s -C layers/shared stage CONFIG="$(abspath $(CONFIG))" STAGE_DIR="$(CURDIR)/build/layer/shared"
 	SAM_CLI_TELEMETRY=0 $(SAMVENV)/bin/sam validate --lint --config-file "$(CURDIR)/samconfig.toml" --template-file $(BUILT_TEMPLATE)
-	PATH="$(dir $(PYTHON313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAMVENV)/bin/sam build --config-file "$(CURDIR)/samconfig.toml" --template-file $(BUILT_TEMPLATE)
+	PYTHON="$(PYTHON313)" PATH="$(dir $(PYTHON313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAMVENV)/bin/sam build --config-file "$(CURDIR)/samconfig.toml" --template-file $(BUILT_TEMPLATE)
 
 invoke: install ## run a function locally: make invoke FUNCTION=health EVENT=events/health-api.json
 	$(BIN)/lastgood invoke $(FUNCTION) --event $(EVENT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +58,65 @@ def test_the_layer_ships_no_cli_no_invoker_and_nothing_only_the_cli_uses(tmp_pat
     assert (tmp_path / "python/lastgood/lastgood.toml").read_bytes() == (ROOT / "lastgood.toml").read_bytes()
     assert (tmp_path / "python/lastgood/bundled").is_dir()
     assert not (tmp_path / "python/lastgood/config").exists()
+
+
+def _make_layer(
+    tmp_path: Path, *targets: str, python: str = sys.executable
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(ROOT / "layers/shared"),
+            *targets,
+            f"ARTIFACTS_DIR={tmp_path}",
+            f"PYTHON={python}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_layer_ships_bytecode_the_runtime_uses_without_reading_the_sources(tmp_path: Path) -> None:
+    # Given the layer's tree compiled the way build-SharedLayer compiles it (/opt is read-only in
+    # Lambda: what the layer does not hold compiled is compiled again at every cold start)
+    assert _make_layer(tmp_path, "package", "bytecode").returncode == 0
+    base = tmp_path / "python"
+    sources = sorted(base.rglob("*.py"))
+    assert len(sources) > 50
+    # Then every module has Python 3.13 bytecode, hash-based and unchecked (flags 0b01): the zip's
+    # timestamps cannot make the runtime ignore it
+    for source in sources:
+        header = Path(importlib.util.cache_from_source(str(source))).read_bytes()[:8]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, source
+        assert int.from_bytes(header[4:8], "little") == 0b01, source
+    # And a fresh interpreter runs the bytecode even when a source says otherwise: it never compiles
+    (base / "lastgood/core/errors.py").write_text('raise SystemExit("the source was compiled")\n')
+    env = {**os.environ, "PYTHONPATH": str(base), "PYTHONDONTWRITEBYTECODE": "1"}
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import lastgood.core.errors as e; print(e.__file__, e.LastgoodError.__name__)",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == [str(base / "lastgood/core/errors.py"), "LastgoodError"]
+
+
+def test_bytecode_from_another_python_than_the_runtime_is_refused_with_what_to_run(tmp_path: Path) -> None:
+    # Given an interpreter that is not Python 3.13 (its .pyc would never be loaded by the runtime)
+    other = tmp_path / "python3.11"
+    other.write_text("#!/bin/sh\nexit 1\n")
+    other.chmod(0o755)
+    # When the layer's bytecode is built with it
+    run = _make_layer(tmp_path / "out", "package", "bytecode", python=str(other))
+    # Then the build stops, saying which Python it needs and how to give it one
+    assert run.returncode != 0
+    assert "must be compiled by Python 3.13" in run.stderr and "PYTHON=<a python3.13>" in run.stderr
+    assert "Traceback" not in run.stderr
