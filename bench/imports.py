@@ -7,6 +7,11 @@ import the handler is compared with the time to import exactly those third-party
 ratio uses the child's CPU time (`time.process_time`), which other processes on the same
 cores barely disturb; wall-clock times are reported beside it.
 
+The handler imports `lastgood` as the shared layer ships it (`make -C layers/shared package
+bytecode`: the layer's modules with their Python 3.13 bytecode), the way the third-party
+packages come from the venv with the bytecode pip compiled: both sides load .pyc files, as
+in Lambda, whatever PYTHONDONTWRITEBYTECODE says on the bench machine.
+
 "A handler imports nothing it does not use": drivers a handler has no use for must not be
 loaded — at import time for every handler, and at run time for prune (no database driver)
 and the loader path (no psycopg), checked by running them in a child process.
@@ -18,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from bench.common import OUT, ROOT, Context, Results
@@ -39,8 +45,9 @@ before = set(sys.modules)
 spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
 module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
 std = set(sys.stdlib_module_names)
-print(json.dumps([n for n in sys.modules if n not in before and not n.startswith("_")
-                  and n.split(".")[0] not in std | {"handler", "lastgood"}]))
+print(json.dumps({"lastgood": sys.modules["lastgood"].__file__,
+                  "modules": [n for n in sys.modules if n not in before and not n.startswith("_")
+                              and n.split(".")[0] not in std | {"handler", "lastgood"}]}))
 """
 TIME_IMPORT = """
 import importlib, importlib.util, json, sys, time
@@ -101,8 +108,26 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def _layer_package(into: Path) -> Path:
+    """The `lastgood` package tree as the shared layer ships it, bytecode included."""
+    make = ["make", "-s", "-C", str(ROOT / "layers/shared")]
+    subprocess.run(
+        [*make, "package", "bytecode", f"ARTIFACTS_DIR={into}", f"PYTHON={sys.executable}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return into / "python"
+
+
 def run_cold(results: Results) -> None:
-    env = _env()
+    with tempfile.TemporaryDirectory(prefix="lastgood-layer-") as tmp:
+        layer = _layer_package(Path(tmp))
+        path = os.pathsep.join(p for p in (str(layer), os.environ.get("PYTHONPATH")) if p)
+        _run_cold(results, _env({"PYTHONPATH": path}))
+
+
+def _run_cold(results: Results, env: dict[str, str]) -> None:
     for app in sorted((ROOT / "functions").glob("*/app.py")):
         name = app.parent.name
         try:
@@ -114,7 +139,11 @@ def run_cold(results: Results) -> None:
 
 
 def _one_handler(results: Results, name: str, app: Path, env: dict[str, str]) -> None:
-    modules = json.loads(_python(THIRD_PARTY, str(app), env=env))
+    found = json.loads(_python(THIRD_PARTY, str(app), env=env))
+    layer = env["PYTHONPATH"].split(os.pathsep)[0]
+    if not Path(found["lastgood"]).is_relative_to(layer):
+        raise RuntimeError(f"the handler imported lastgood from {found['lastgood']}, not the staged layer")
+    modules = found["modules"]
     deps_file = OUT / f".imports-{name}.json"
     deps_file.write_text(json.dumps(modules))
     try:
@@ -140,7 +169,8 @@ def _one_handler(results: Results, name: str, app: Path, env: dict[str, str]) ->
         ratio <= 1.2 and not unused,
         f"CPU {handler_s * 1000:.0f} ms vs {deps_s * 1000:.0f} ms (wall {handler_wall * 1000:.0f} vs "
         f"{deps_wall * 1000:.0f} ms) for the {len(modules)} third-party modules it loads "
-        f"({', '.join(p for p in SHOWN if p in packages) or 'no drivers'}; best of {ROUNDS})"
+        f"({', '.join(p for p in SHOWN if p in packages) or 'no drivers'}; lastgood as the layer ships it, "
+        f"with its bytecode; best of {ROUNDS})"
         + (f"; loads {', '.join(unused)} it does not use" if unused else ""),
         "imports",
     )
