@@ -120,3 +120,29 @@ def test_bytecode_from_another_python_than_the_runtime_is_refused_with_what_to_r
     assert run.returncode != 0
     assert "must be compiled by Python 3.13" in run.stderr and "PYTHON=<a python3.13>" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_the_layer_sam_builds_holds_bytecode_for_the_package_and_its_dependencies(tmp_path: Path) -> None:
+    # Given a team's config staged the way `make build` stages it
+    config = ROOT / "tests/fixtures/config/one-fargate-one-lambda.toml"
+    stage = tmp_path / "stage"
+    staged = subprocess.run(
+        ["make", "-s", "-C", str(ROOT / "layers/shared"), "stage", f"CONFIG={config}", f"STAGE_DIR={stage}"],
+        capture_output=True,
+        text=True,
+    )
+    assert staged.returncode == 0, staged.stderr
+    # When SAM's recipe runs in the staged copy (pip replaced by `true`: no download here; what it
+    # installs is compiled by the same step as the package, checked above)
+    recipe = ["make", "-s", "-C", str(stage), "build-SharedLayer"]
+    built = subprocess.run(
+        [*recipe, f"ARTIFACTS_DIR={tmp_path / 'art'}", "PIP=true", f"PYTHON={sys.executable}"],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    # Then every module of the package it ships has its bytecode beside it
+    sources = sorted((tmp_path / "art/python/lastgood").rglob("*.py"))
+    assert sources
+    missing = [s for s in sources if not Path(importlib.util.cache_from_source(str(s))).is_file()]
+    assert missing == []
