@@ -111,12 +111,13 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def _layer_package(into: Path) -> Path:
     """The `lastgood` package tree as the shared layer ships it, bytecode included."""
     make = ["make", "-s", "-C", str(ROOT / "layers/shared")]
-    subprocess.run(
+    proc = subprocess.run(
         [*make, "package", "bytecode", f"ARTIFACTS_DIR={into}", f"PYTHON={sys.executable}"],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if proc.returncode != 0:
+        raise RuntimeError(f"staging the layer's package failed: {proc.stderr.strip()[-300:]}")
     return into / "python"
 
 
@@ -124,23 +125,22 @@ def run_cold(results: Results) -> None:
     with tempfile.TemporaryDirectory(prefix="lastgood-layer-") as tmp:
         layer = _layer_package(Path(tmp))
         path = os.pathsep.join(p for p in (str(layer), os.environ.get("PYTHONPATH")) if p)
-        _run_cold(results, _env({"PYTHONPATH": path}))
+        _run_cold(results, layer, _env({"PYTHONPATH": path}))
 
 
-def _run_cold(results: Results, env: dict[str, str]) -> None:
+def _run_cold(results: Results, layer: Path, env: dict[str, str]) -> None:
     for app in sorted((ROOT / "functions").glob("*/app.py")):
         name = app.parent.name
         try:
-            _one_handler(results, name, app, env)
+            _one_handler(results, name, app, layer, env)
         except Exception as exc:
             results.not_measured(
                 f"Cold import of functions/{name}/app.py", f"{type(exc).__name__}: {exc}", "imports"
             )
 
 
-def _one_handler(results: Results, name: str, app: Path, env: dict[str, str]) -> None:
+def _one_handler(results: Results, name: str, app: Path, layer: Path, env: dict[str, str]) -> None:
     found = json.loads(_python(THIRD_PARTY, str(app), env=env))
-    layer = env["PYTHONPATH"].split(os.pathsep)[0]
     if not Path(found["lastgood"]).is_relative_to(layer):
         raise RuntimeError(f"the handler imported lastgood from {found['lastgood']}, not the staged layer")
     modules = found["modules"]

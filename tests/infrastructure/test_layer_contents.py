@@ -32,11 +32,8 @@ def _needed() -> set[str]:
 
 
 def _shipped(tmp_path: Path) -> set[str]:
-    subprocess.run(
-        ["make", "-s", "-C", str(ROOT / "layers/shared"), "package", f"ARTIFACTS_DIR={tmp_path}"],
-        check=True,
-        capture_output=True,
-    )
+    made = _make_layer(tmp_path, "package")
+    assert made.returncode == 0, made.stderr
     base = tmp_path / "python"
     modules = set()
     for path in base.joinpath("lastgood").rglob("*.py"):

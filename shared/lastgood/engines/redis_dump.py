@@ -326,7 +326,7 @@ class _Pager:
         self.stats.by_type[name] += 1
 
 
-def _scan(ks: Keyspace, pager: _Pager, options: EngineOptions, stats: _DumpStats) -> None:
+def _scan(pager: _Pager, options: EngineOptions) -> None:
     """Every matching key, once: SCAN pages (per `include` pattern) fed to the pager."""
     include: list[bytes | None] = [p.encode() for p in options.include]
     exclude = [p.encode() for p in options.exclude]
@@ -352,7 +352,8 @@ def _scan(ks: Keyspace, pager: _Pager, options: EngineOptions, stats: _DumpStats
                     continue
                 seen.add(digest)
                 fresh.append(key)
-            pager.probe += [(k, 0) for k in _sendable(ks, fresh, stats, skip_binary=options.skip_binary_keys)]
+            sendable = _sendable(pager.ks, fresh, pager.stats, skip_binary=options.skip_binary_keys)
+            pager.probe += [(k, 0) for k in sendable]
             scanning = cursor not in (b"0", 0, "0")
 
 
@@ -363,7 +364,7 @@ def dump(ks: Keyspace, target: DumpTarget, options: EngineOptions) -> DumpResult
     server_version = _server_version(ks)
     with target.open_object(DUMP_OBJECT, content_type="application/gzip") as writer:
         with GzipSink(writer, background=True) as out:  # compresses while the next page is read
-            _scan(ks, _Pager(ks, out, stats), options, stats)
+            _scan(_Pager(ks, out, stats), options)
             out.close()
         writer.count = stats.keys
         if hasattr(writer, "counts"):
